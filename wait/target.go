@@ -1,0 +1,67 @@
+package wait
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// ErrNotReady is wrapped by every error that means a container did not become ready:
+// a strategy timed out, or the container died while a strategy waited.
+var ErrNotReady = errors.New("container not ready")
+
+// A Strategy decides when a container is ready.
+type Strategy interface {
+	// WaitUntilReady blocks until the target is ready, ctx is done, or the strategy
+	// knows the target will never be ready.
+	WaitUntilReady(ctx context.Context, t Target) error
+}
+
+// A Target is what strategies wait on. *containers.Container implements it; tests of
+// custom strategies may implement it with a fake.
+type Target interface {
+	// Name is the container's name, for messages.
+	Name() string
+	// Host is the host at which published ports are reached (normally "127.0.0.1").
+	Host() string
+	// LookupPort returns the host port that a container port ("8080/tcp", "53/udp";
+	// "8080" means tcp) is published on, or an error when it is not published.
+	LookupPort(port string) (int, error)
+	// FollowLogs streams the container's stdout and stderr, demultiplexed, from the
+	// container's start, and keeps following until ctx is done or the container stops.
+	FollowLogs(ctx context.Context) (io.ReadCloser, error)
+	// LogTail returns the last n lines of the container's stdout and stderr.
+	LogTail(ctx context.Context, n int) (string, error)
+	// Exec runs cmd in the container and returns its exit code and output.
+	Exec(ctx context.Context, cmd ...string) (ExecResult, error)
+	// Status is the container's state as last reported by the engine's event stream.
+	// It makes no API call.
+	Status() Status
+	// StatusChanged returns a channel that is closed at the next change of Status.
+	StatusChanged() <-chan struct{}
+	// HealthLog returns the output of the most recent health probe ("" when none ran),
+	// asking the engine.
+	HealthLog(ctx context.Context) (string, error)
+}
+
+// ExecResult is the outcome of a command run in a container.
+type ExecResult struct {
+	ExitCode int
+	Stdout   string
+	Stderr   string
+}
+
+// Status is a container's state as known from the engine's events.
+type Status struct {
+	// Running is true between the start and die events.
+	Running bool
+	// Exited is true once the process has ended (die event); ExitCode is then valid.
+	Exited   bool
+	ExitCode int
+	// OOMKilled is true when the engine reported an out-of-memory kill.
+	OOMKilled bool
+	// HasHealthCheck is true when the container has a Docker health check.
+	HasHealthCheck bool
+	// Health is "", "starting", "healthy" or "unhealthy".
+	Health string
+}
