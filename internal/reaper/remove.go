@@ -1,0 +1,147 @@
+package reaper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+
+	"github.com/containertest/containertest/internal/engine"
+)
+
+// resource is one listed engine resource.
+type resource struct {
+	Ref
+	Name   string
+	Labels map[string]string
+}
+
+// kept reports whether r is kept: labelled so, or recorded by MarkKept.
+func (r resource) kept(markers map[Ref]bool) bool {
+	if _, ok := r.Labels[engine.LabelKeep]; ok {
+		return true
+	}
+	return markers[r.Ref]
+}
+
+// listResources lists the containers (all states), networks and volumes matching
+// the label filters, containers first.
+func listResources(ctx context.Context, cli *client.Client, labelFilters ...string) ([]resource, error) {
+	f := filters.NewArgs()
+	for _, l := range labelFilters {
+		f.Add("label", l)
+	}
+	var out []resource
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	for _, c := range cs {
+		name := c.ID
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		out = append(out, resource{Ref{Container, c.ID}, name, c.Labels})
+	}
+	ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range ns {
+		out = append(out, resource{Ref{Network, n.ID}, n.Name, n.Labels})
+	}
+	vs, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	for _, v := range vs.Volumes {
+		out = append(out, resource{Ref{Volume, v.Name}, v.Name, v.Labels})
+	}
+	return out, nil
+}
+
+// removeParallel bounds concurrent removals so that the engine is not flooded.
+const removeParallel = 8
+
+// removeResources removes rs: all containers (forced, with anonymous volumes)
+// concurrently, then the networks, then the volumes. A resource that is already gone
+// is not an error.
+func removeResources(ctx context.Context, cli *client.Client, rs []resource) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, kind := range []Kind{Container, Network, Volume} {
+		sem := make(chan struct{}, removeParallel)
+		var wg sync.WaitGroup
+		for _, r := range rs {
+			if r.Kind != kind {
+				continue
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if err := removeOne(ctx, cli, r.Ref); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("remove %s %s: %w", r.Kind, r.Name, err))
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	return errors.Join(errs...)
+}
+
+func removeOne(ctx context.Context, cli *client.Client, r Ref) error {
+	var err error
+	switch r.Kind {
+	case Container:
+		err = cli.ContainerRemove(ctx, r.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		// "removal already in progress" means someone else is removing it.
+		if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress") {
+			err = nil
+		}
+	case Network:
+		err = cli.NetworkRemove(ctx, r.ID)
+	case Volume:
+		err = cli.VolumeRemove(ctx, r.ID, true)
+	}
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// removeSession removes every resource of session that is not kept and returns what
+// it removed.
+func removeSession(ctx context.Context, e *engine.Engine, session string) ([]Ref, error) {
+	rs, err := listResources(ctx, e.Client, engine.LabelSession+"="+session)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := readMarkers()
+	if err != nil {
+		// Without the markers a kept resource cannot be told apart: remove nothing.
+		return nil, err
+	}
+	markers := ms.set()
+	var doomed []resource
+	var refs []Ref
+	for _, r := range rs {
+		if !r.kept(markers) {
+			doomed = append(doomed, r)
+			refs = append(refs, r.Ref)
+		}
+	}
+	return refs, removeResources(ctx, e.Client, doomed)
+}

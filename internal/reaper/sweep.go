@@ -1,0 +1,87 @@
+package reaper
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/containertest/containertest/internal/engine"
+)
+
+// sweepTimeout bounds the background sweep at session start.
+const sweepTimeout = 2 * time.Minute
+
+// The outcome of this process's background sweep, for tests: sweepDone is closed
+// when it has finished.
+var (
+	sweepDone    = make(chan struct{})
+	sweepRemoved []Ref
+	sweepErr     error
+)
+
+func backgroundSweep(e *engine.Engine) {
+	defer close(sweepDone)
+	ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
+	defer cancel()
+	sweepRemoved, sweepErr = Sweep(ctx, e)
+}
+
+// Sweep removes the resources that processes of this host left behind: those whose
+// owner process is provably gone (see OwnerGone) and that are not kept. It returns
+// what it decided to remove (a resource someone else removed first counts) and the
+// removal errors. It also deletes kept markers whose resource no longer exists.
+// Ensure runs it once per process, in the background.
+func Sweep(ctx context.Context, e *engine.Engine) ([]Ref, error) {
+	// Read the markers before listing: a marker read now names a resource created
+	// before now, so a resource missing from the listing below is really gone.
+	markers, err := readMarkers()
+	if err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
+	}
+	rs, err := listResources(ctx, e.Client, engine.LabelManaged, engine.LabelHost+"="+engine.HostName())
+	if err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
+	}
+	present := make(map[Ref]bool, len(rs))
+	var doomed []resource
+	var refs []Ref
+	for _, r := range rs {
+		present[r.Ref] = true
+		if r.kept(markers.set()) || !OwnerGone(r.Labels) {
+			continue
+		}
+		doomed = append(doomed, r)
+		refs = append(refs, r.Ref)
+	}
+	var stale []Ref
+	for _, m := range markers {
+		if m.Host == engine.HostName() && m.Engine == e.Addr && !present[m.Ref] {
+			stale = append(stale, m.Ref)
+		}
+	}
+	unmark(stale)
+	if err := removeResources(ctx, e.Client, doomed); err != nil {
+		return refs, fmt.Errorf("sweep: %w", err)
+	}
+	return refs, nil
+}
+
+// OwnerGone reports whether the process that created a resource with these labels is
+// provably gone: the resource was created on this host (and, when recorded, in this
+// boot and pid namespace), and no process with the recorded pid exists, or the process
+// with that pid started at another time (the pid was reused) or is a zombie. When
+// anything is unknown it returns false: a resource is never judged from a guess.
+func OwnerGone(labels map[string]string) bool {
+	if labels[engine.LabelHost] != engine.HostName() {
+		return false
+	}
+	if ns, ok := labels[LabelProcNS]; ok && ns != procNS() {
+		return false
+	}
+	pid, err := strconv.Atoi(labels[engine.LabelPID])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return processGone(pid, labels[engine.LabelStart])
+}
