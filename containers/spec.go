@@ -1,0 +1,446 @@
+package containers
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/containertest/containertest/network"
+	"github.com/containertest/containertest/volume"
+	"github.com/containertest/containertest/wait"
+)
+
+// A Spec describes a container to start. It is a value: every method returns a changed
+// copy and never mutates the receiver, so one base Spec can be shared by parallel tests
+// and specialised in each.
+//
+// Invalid input (an empty image, a malformed port, a negative limit, ...) is recorded
+// and reported by Start or Run, so that a chain of calls stays readable.
+type Spec struct {
+	image string
+	build *buildSpec
+	pull  PullPolicy
+
+	name          string
+	cmd           []string
+	cmdSet        bool
+	entrypoint    []string
+	entrypointSet bool
+	env           []string
+	exposed       []string
+	labels        map[string]string
+	user          string
+	workDir       string
+	memory        int64
+	nanoCPUs      int64
+	health        *Health
+	readOnly      bool
+	privileged    bool
+
+	networks []netAttach
+	mounts   []mountSpec
+	files    []fileSpec
+	dirs     []dirSpec
+
+	logTo        io.Writer
+	startTimeout time.Duration
+	waits        []wait.Strategy
+	waitSet      bool
+	dependsOn    []string
+	modify       []func(*container.Config, *container.HostConfig)
+	graceful     *time.Duration
+
+	errs []error
+}
+
+type netAttach struct {
+	net     *network.Network
+	aliases []string
+}
+
+type mountKind int
+
+const (
+	mountVolume mountKind = iota
+	mountBind
+	mountTmpfs
+)
+
+type mountSpec struct {
+	kind     mountKind
+	vol      *volume.Volume
+	source   string // host path for binds
+	target   string
+	readOnly bool
+	size     int64 // tmpfs size in bytes; 0 means the engine default
+}
+
+type fileSpec struct {
+	path    string
+	content []byte
+	mode    fs.FileMode
+}
+
+type dirSpec struct {
+	hostDir, target string
+}
+
+// Health describes a Docker health check.
+type Health struct {
+	// Test is the probe. A plain command such as {"pg_isready", "-U", "postgres"} runs
+	// without a shell; {"CMD-SHELL", "curl -f localhost"} runs in /bin/sh; {"NONE"}
+	// disables the image's health check.
+	Test []string
+	// Interval between probes, Timeout of one probe, StartPeriod during which failures
+	// do not count; zero means the engine default (30 s, 30 s, 0).
+	Interval, Timeout, StartPeriod time.Duration
+	// Retries is the number of consecutive failures that make the container unhealthy;
+	// zero means the engine default (3).
+	Retries int
+}
+
+// PullPolicy says when an image is pulled from its registry.
+type PullPolicy int
+
+const (
+	// PullMissing pulls only when the image is not present locally (the default).
+	PullMissing PullPolicy = iota
+	// PullAlways pulls before every start, to get the newest image for a tag.
+	PullAlways
+	// PullNever uses only local images: a missing image is an error.
+	PullNever
+)
+
+// Image returns a Spec for a container of image ref (e.g. "busybox:latest").
+func Image(ref string) Spec {
+	s := Spec{image: ref}
+	if strings.TrimSpace(ref) == "" {
+		s = s.fail(errors.New("empty image reference"))
+	}
+	return s
+}
+
+// fail records an input error; Start and Run report every recorded error.
+func (s Spec) fail(err error) Spec {
+	s.errs = append(slices.Clip(s.errs), err)
+	return s
+}
+
+// Err returns the input errors recorded so far, joined, or nil.
+func (s Spec) Err() error { return errors.Join(s.errs...) }
+
+// Pull sets the pull policy (PullMissing by default).
+func (s Spec) Pull(p PullPolicy) Spec {
+	s.pull = p
+	return s
+}
+
+// Named sets the container's name. Without it, a unique name is generated from the
+// test's name. A name must be unique on the engine: parallel tests should rely on the
+// generated name and reach containers by network alias (see On).
+func (s Spec) Named(name string) Spec {
+	if !validName(name) {
+		return s.fail(fmt.Errorf("invalid container name %q: want [a-zA-Z0-9][a-zA-Z0-9_.-]*", name))
+	}
+	s.name = name
+	return s
+}
+
+func validName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i, r := range n {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || !strings.ContainsRune("_.-", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// Cmd sets the command, replacing the image's CMD. The image's ENTRYPOINT is kept,
+// exactly as with "docker run IMAGE cmd...".
+func (s Spec) Cmd(cmd ...string) Spec {
+	s.cmd = slices.Clone(cmd)
+	s.cmdSet = true
+	return s
+}
+
+// Entrypoint sets the entrypoint, replacing the image's ENTRYPOINT. As with
+// "docker run --entrypoint", the image's CMD is then dropped unless Cmd is also given.
+// Entrypoint() with no arguments clears the image's entrypoint.
+func (s Spec) Entrypoint(entrypoint ...string) Spec {
+	s.entrypoint = slices.Clone(entrypoint)
+	s.entrypointSet = true
+	return s
+}
+
+// Env sets an environment variable. A later call for the same key wins.
+func (s Spec) Env(key, value string) Spec {
+	if key == "" || strings.ContainsAny(key, "=\x00") {
+		return s.fail(fmt.Errorf("invalid environment variable name %q", key))
+	}
+	s.env = append(slices.Clip(s.env), key+"="+value)
+	return s
+}
+
+// Expose publishes container ports on random host ports bound to 127.0.0.1 (on all
+// interfaces for a remote engine). "8080" means "8080/tcp"; "53/udp" and "9000/sctp"
+// name other protocols. Look the host port up with Container.MappedPort.
+func (s Spec) Expose(ports ...string) Spec {
+	for _, p := range ports {
+		np, err := normalizePort(p)
+		if err != nil {
+			s = s.fail(err)
+			continue
+		}
+		if !slices.Contains(s.exposed, np) {
+			s.exposed = append(slices.Clip(s.exposed), np)
+		}
+	}
+	return s
+}
+
+// Label sets a label on the container. Labels in the org.containertest. namespace are
+// reserved for the framework.
+func (s Spec) Label(key, value string) Spec {
+	if key == "" {
+		return s.fail(errors.New("empty label key"))
+	}
+	if strings.HasPrefix(key, "org.containertest.") {
+		return s.fail(fmt.Errorf("label %q: the org.containertest. namespace is reserved", key))
+	}
+	l := maps.Clone(s.labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[key] = value
+	s.labels = l
+	return s
+}
+
+// User sets the user (and optionally group) the process runs as: "nobody", "1000:1000".
+func (s Spec) User(user string) Spec {
+	s.user = user
+	return s
+}
+
+// WorkDir sets the working directory of the process; it must be absolute.
+func (s Spec) WorkDir(dir string) Spec {
+	if !path.IsAbs(dir) {
+		return s.fail(fmt.Errorf("work dir %q is not an absolute path", dir))
+	}
+	s.workDir = dir
+	return s
+}
+
+// Memory limits the container's memory to bytes (e.g. 64<<20).
+func (s Spec) Memory(bytes int64) Spec {
+	if bytes <= 0 {
+		return s.fail(fmt.Errorf("memory limit %d: must be positive", bytes))
+	}
+	if bytes < 6<<20 {
+		return s.fail(fmt.Errorf("memory limit %d: the engine needs at least 6 MiB", bytes))
+	}
+	s.memory = bytes
+	return s
+}
+
+// CPUs limits the container to n CPUs (e.g. 0.5).
+func (s Spec) CPUs(n float64) Spec {
+	if !(n > 0) {
+		return s.fail(fmt.Errorf("cpu limit %v: must be positive", n))
+	}
+	s.nanoCPUs = int64(n * 1e9)
+	return s
+}
+
+// HealthCheck sets the Docker health check, replacing the image's. Wait for it with
+// wait.ForHealthy.
+func (s Spec) HealthCheck(h Health) Spec {
+	if len(h.Test) == 0 {
+		return s.fail(errors.New("health check without a test command"))
+	}
+	if h.Interval < 0 || h.Timeout < 0 || h.StartPeriod < 0 || h.Retries < 0 {
+		return s.fail(errors.New("health check: negative interval, timeout, start period or retries"))
+	}
+	h.Test = slices.Clone(h.Test)
+	s.health = &h
+	return s
+}
+
+// ReadOnly mounts the container's root filesystem read-only.
+func (s Spec) ReadOnly() Spec {
+	s.readOnly = true
+	return s
+}
+
+// Privileged runs the container with all capabilities and host devices. Never the
+// default; use it only for tests that need it.
+func (s Spec) Privileged() Spec {
+	s.privileged = true
+	return s
+}
+
+// File copies content into the container at path (absolute) before it starts.
+func (s Spec) File(path string, content []byte, mode fs.FileMode) Spec {
+	if err := checkTarget(path); err != nil {
+		return s.fail(fmt.Errorf("file: %w", err))
+	}
+	s.files = append(slices.Clip(s.files), fileSpec{path: path, content: slices.Clone(content), mode: mode})
+	return s
+}
+
+// CopyDir copies the host directory hostDir into the container at target before it
+// starts (the contents of hostDir become the contents of target).
+func (s Spec) CopyDir(hostDir, target string) Spec {
+	if err := checkTarget(target); err != nil {
+		return s.fail(fmt.Errorf("copy dir: %w", err))
+	}
+	s.dirs = append(slices.Clip(s.dirs), dirSpec{hostDir: hostDir, target: target})
+	return s
+}
+
+// On attaches the container to net with optional aliases by which other containers on
+// net reach it (the container's name always works too). The first network is joined at
+// creation, further ones right after.
+func (s Spec) On(net *network.Network, aliases ...string) Spec {
+	if net == nil {
+		return s.fail(errors.New("on: nil network"))
+	}
+	for _, a := range aliases {
+		if !validName(a) {
+			return s.fail(fmt.Errorf("on %s: invalid alias %q", net.Name(), a))
+		}
+	}
+	s.networks = append(slices.Clip(s.networks), netAttach{net: net, aliases: slices.Clone(aliases)})
+	return s
+}
+
+// Mount mounts the named volume vol at target.
+func (s Spec) Mount(vol *volume.Volume, target string) Spec {
+	if vol == nil {
+		return s.fail(errors.New("mount: nil volume"))
+	}
+	if err := checkTarget(target); err != nil {
+		return s.fail(fmt.Errorf("mount %s: %w", vol.Name(), err))
+	}
+	s.mounts = append(slices.Clip(s.mounts), mountSpec{kind: mountVolume, vol: vol, target: target})
+	return s
+}
+
+// A MountOption changes a bind or tmpfs mount.
+type MountOption func(*mountSpec)
+
+// ReadOnlyMount makes a bind mount read-only inside the container.
+func ReadOnlyMount() MountOption { return func(m *mountSpec) { m.readOnly = true } }
+
+// TmpfsSize limits a tmpfs mount to bytes.
+func TmpfsSize(bytes int64) MountOption { return func(m *mountSpec) { m.size = bytes } }
+
+// Bind mounts the host path hostPath (file or directory, which must exist) at target.
+func (s Spec) Bind(hostPath, target string, opts ...MountOption) Spec {
+	if err := checkTarget(target); err != nil {
+		return s.fail(fmt.Errorf("bind %s: %w", hostPath, err))
+	}
+	m := mountSpec{kind: mountBind, source: hostPath, target: target}
+	for _, o := range opts {
+		o(&m)
+	}
+	s.mounts = append(slices.Clip(s.mounts), m)
+	return s
+}
+
+// Tmpfs mounts an empty in-memory filesystem at target; its content is lost when the
+// container stops.
+func (s Spec) Tmpfs(target string, opts ...MountOption) Spec {
+	if err := checkTarget(target); err != nil {
+		return s.fail(fmt.Errorf("tmpfs: %w", err))
+	}
+	m := mountSpec{kind: mountTmpfs, target: target}
+	for _, o := range opts {
+		o(&m)
+	}
+	if m.size < 0 {
+		return s.fail(fmt.Errorf("tmpfs %s: negative size", target))
+	}
+	s.mounts = append(slices.Clip(s.mounts), m)
+	return s
+}
+
+func checkTarget(p string) error {
+	if !path.IsAbs(p) {
+		return fmt.Errorf("target %q is not an absolute path", p)
+	}
+	return nil
+}
+
+// WaitFor sets the readiness strategies; the container is ready when all of them are.
+// Without WaitFor, Start waits until every exposed TCP port accepts connections.
+// WaitFor() with no strategies disables waiting.
+func (s Spec) WaitFor(strategies ...wait.Strategy) Spec {
+	for _, st := range strategies {
+		if st == nil {
+			return s.fail(errors.New("wait for: nil strategy"))
+		}
+	}
+	s.waits = slices.Clone(strategies)
+	s.waitSet = true
+	return s
+}
+
+// StartTimeout bounds how long Start waits for readiness. A context deadline that is
+// earlier wins; without either, CONTAINERTEST_START_TIMEOUT or 60 s applies.
+func (s Spec) StartTimeout(d time.Duration) Spec {
+	if d <= 0 {
+		return s.fail(fmt.Errorf("start timeout %v: must be positive", d))
+	}
+	s.startTimeout = d
+	return s
+}
+
+// DependsOn names the specs (by Named) that StartAll must have started and made ready
+// before this one starts.
+func (s Spec) DependsOn(names ...string) Spec {
+	s.dependsOn = append(slices.Clip(s.dependsOn), names...)
+	return s
+}
+
+// LogTo copies the container's stdout and stderr to w as they are written, until the
+// container is removed. t.Output() is a good choice in tests.
+func (s Spec) LogTo(w io.Writer) Spec {
+	s.logTo = w
+	return s
+}
+
+// GracefulStop makes teardown stop the container with SIGTERM and wait up to timeout
+// before killing it. By default teardown kills at once: test containers are disposable.
+func (s Spec) GracefulStop(timeout time.Duration) Spec {
+	if timeout < 0 {
+		return s.fail(fmt.Errorf("graceful stop timeout %v: negative", timeout))
+	}
+	s.graceful = &timeout
+	return s
+}
+
+// Modify registers a function that edits the engine's container configuration just
+// before the container is created: the escape hatch for settings Spec does not cover.
+func (s Spec) Modify(f func(*container.Config, *container.HostConfig)) Spec {
+	if f == nil {
+		return s.fail(errors.New("modify: nil function"))
+	}
+	s.modify = append(slices.Clip(s.modify), f)
+	return s
+}
+
+// Name returns the name set with Named, or "".
+func (s Spec) Name() string { return s.name }

@@ -1,0 +1,351 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	dnetwork "github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/errdefs"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/scope"
+	"github.com/containertest/containertest/wait"
+)
+
+// Start creates and starts the container, waits until it is ready, and returns it.
+// The container is removed when the test ends (see the package doc for teardown and
+// CONTAINERTEST_KEEP). On any error the test fails at once, with nothing left behind.
+// When no engine answers, the test is skipped (or fails under
+// CONTAINERTEST_REQUIRE_DOCKER=1).
+func (s Spec) Start(t testing.TB) *Container {
+	t.Helper()
+	RequireDocker(t)
+	c, err := s.start(t.Context(), t)
+	if err != nil {
+		t.Fatalf("containers: %v", err)
+	}
+	return c
+}
+
+// Run is Start without a test: it returns a ready container that the caller must
+// Terminate, or an error with nothing left behind.
+func (s Spec) Run(ctx context.Context) (*Container, error) {
+	c, err := s.start(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var seq atomic.Int64
+
+var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+
+// generateName makes a unique, readable container name: ct-<test>-<session>-<n>.
+func generateName(t testing.TB) string {
+	n := seq.Add(1)
+	sess := engine.SessionID()[:6]
+	if t == nil {
+		return fmt.Sprintf("ct-%s-%d", sess, n)
+	}
+	tn := strings.Trim(unsafeName.ReplaceAllString(t.Name(), "_"), "_.-")
+	if len(tn) > 40 {
+		tn = tn[:40]
+	}
+	return fmt.Sprintf("ct-%s-%s-%d", tn, sess, n)
+}
+
+func (s Spec) start(ctx context.Context, t testing.TB) (_ *Container, err error) {
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("invalid spec: %w", err)
+	}
+	eng, err := engine.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureReaper(ctx); err != nil {
+		return nil, err
+	}
+	image := s.image
+	if s.build != nil {
+		image, err = s.build.image(ctx, eng, t)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	name := s.name
+	if name == "" {
+		name = generateName(t)
+	}
+	cfg, hc, nc, err := s.engineConfig(eng, image, t)
+	if err != nil {
+		return nil, err
+	}
+	id, err := createContainer(ctx, eng, s.pull, name, cfg, hc, nc)
+	if err != nil {
+		return nil, err
+	}
+	c := newContainer(eng, s, id, name, image)
+	if t != nil {
+		c.t = t
+		c.removeNow = scope.Add(t, scope.Resource{
+			Kind:         scope.Container,
+			Name:         "container " + name,
+			Remove:       c.remove,
+			BeforeRemove: c.beforeRemove,
+		})
+	}
+	defer func() {
+		if err != nil && t == nil {
+			// Run: nobody else will remove it.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			_ = c.remove(rctx)
+		}
+	}()
+
+	for _, na := range s.networks[min(1, len(s.networks)):] {
+		if err := eng.Client.NetworkConnect(ctx, na.net.ID(), id, &dnetwork.EndpointSettings{Aliases: na.aliases}); err != nil {
+			return c, fmt.Errorf("connect container %s to network %s: %w", name, na.net.Name(), err)
+		}
+	}
+	if err := c.copyInitial(ctx); err != nil {
+		return c, err
+	}
+	if err := hub.subscribe(ctx, eng, id, c.applyEvent); err != nil {
+		return c, err
+	}
+	if err := eng.Client.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return c, fmt.Errorf("start container %s: %w", name, err)
+	}
+	if err := c.afterStart(ctx); err != nil {
+		return c, err
+	}
+	if s.logTo != nil {
+		c.followLogsTo(s.logTo)
+	}
+	if err := c.waitReady(ctx); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// waitReady runs the spec's strategies (by default: every exposed TCP port).
+func (c *Container) waitReady(ctx context.Context) error {
+	strategies := c.spec.waits
+	if !c.spec.waitSet {
+		for _, p := range c.spec.exposed {
+			if strings.HasSuffix(p, "/tcp") {
+				strategies = append(strategies, wait.ForPort(p))
+			}
+		}
+	}
+	var st wait.Strategy
+	switch len(strategies) {
+	case 0:
+		return nil
+	case 1:
+		st = strategies[0]
+	default:
+		st = wait.All(strategies...)
+	}
+	if err := wait.Ready(ctx, c, st, c.spec.startTimeout); err != nil {
+		return fmt.Errorf("wait for container %s: %w", c.name, err)
+	}
+	return nil
+}
+
+// engineConfig translates the spec into the engine's configuration.
+func (s Spec) engineConfig(eng *engine.Engine, image string, t testing.TB) (*container.Config, *container.HostConfig, *dnetwork.NetworkingConfig, error) {
+	labels := engine.WithLabels(s.labels)
+	if t != nil {
+		labels[engine.LabelTest] = t.Name()
+	}
+	for k, v := range reaperLabels() {
+		labels[k] = v
+	}
+	cfg := &container.Config{
+		Image:      image,
+		Env:        dedupeEnv(s.env),
+		Labels:     labels,
+		User:       s.user,
+		WorkingDir: s.workDir,
+	}
+	if s.cmdSet {
+		cfg.Cmd = s.cmd
+		if cfg.Cmd == nil {
+			cfg.Cmd = []string{}
+		}
+	}
+	if s.entrypointSet {
+		cfg.Entrypoint = s.entrypoint
+		if len(cfg.Entrypoint) == 0 {
+			// The engine treats an empty entrypoint as "use the image's"; [""] clears it.
+			cfg.Entrypoint = []string{""}
+		}
+	}
+	if s.health != nil {
+		test := s.health.Test
+		switch test[0] {
+		case "CMD", "CMD-SHELL", "NONE":
+		default:
+			test = append([]string{"CMD"}, test...)
+		}
+		cfg.Healthcheck = &container.HealthConfig{
+			Test:        test,
+			Interval:    s.health.Interval,
+			Timeout:     s.health.Timeout,
+			StartPeriod: s.health.StartPeriod,
+			Retries:     s.health.Retries,
+		}
+	}
+	bindIP := "127.0.0.1"
+	if eng.Remote {
+		bindIP = "0.0.0.0"
+	}
+	hc := &container.HostConfig{
+		ReadonlyRootfs: s.readOnly,
+		Privileged:     s.privileged,
+	}
+	hc.Memory = s.memory
+	hc.NanoCPUs = s.nanoCPUs
+	if len(s.exposed) > 0 {
+		cfg.ExposedPorts = nat.PortSet{}
+		hc.PortBindings = nat.PortMap{}
+		for _, p := range s.exposed {
+			cfg.ExposedPorts[nat.Port(p)] = struct{}{}
+			hc.PortBindings[nat.Port(p)] = []nat.PortBinding{{HostIP: bindIP}}
+		}
+	}
+	for _, m := range s.mounts {
+		switch m.kind {
+		case mountVolume:
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: m.vol.Name(), Target: m.target})
+		case mountBind:
+			src, err := absHostPath(m.source)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: src, Target: m.target, ReadOnly: m.readOnly})
+		case mountTmpfs:
+			mm := mount.Mount{Type: mount.TypeTmpfs, Target: m.target}
+			if m.size > 0 {
+				mm.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: m.size}
+			}
+			hc.Mounts = append(hc.Mounts, mm)
+		}
+	}
+	var nc *dnetwork.NetworkingConfig
+	if len(s.networks) > 0 {
+		first := s.networks[0]
+		hc.NetworkMode = container.NetworkMode(first.net.Name())
+		nc = &dnetwork.NetworkingConfig{EndpointsConfig: map[string]*dnetwork.EndpointSettings{
+			first.net.Name(): {Aliases: first.aliases},
+		}}
+	}
+	for _, f := range s.modify {
+		f(cfg, hc)
+	}
+	return cfg, hc, nc, nil
+}
+
+// dedupeEnv keeps the last value of each key, in first-seen order.
+func dedupeEnv(env []string) []string {
+	if len(env) == 0 {
+		return nil
+	}
+	idx := map[string]int{}
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = kv
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+// createContainer creates the container, pulling the image first when the policy says
+// so or when it is missing.
+func createContainer(ctx context.Context, eng *engine.Engine, policy PullPolicy, name string, cfg *container.Config, hc *container.HostConfig, nc *dnetwork.NetworkingConfig) (string, error) {
+	if policy == PullAlways {
+		if err := pullImage(ctx, eng, cfg.Image); err != nil {
+			return "", fmt.Errorf("pull image %s: %w", cfg.Image, err)
+		}
+	}
+	resp, err := eng.Client.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	if err != nil && errdefs.IsNotFound(err) && isNoSuchImage(err) {
+		if policy == PullNever {
+			return "", fmt.Errorf("image %s not found locally and the pull policy is PullNever: build or load it first: %w", cfg.Image, ErrImageNotFound)
+		}
+		if perr := pullImage(ctx, eng, cfg.Image); perr != nil {
+			return "", fmt.Errorf("image %s not found locally; pull failed: %v; build or load it first: %w", cfg.Image, perr, ErrImageNotFound)
+		}
+		resp, err = eng.Client.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create container %s from %s: %w", name, cfg.Image, err)
+	}
+	return resp.ID, nil
+}
+
+// ErrImageNotFound is wrapped when an image is neither local nor pullable.
+var ErrImageNotFound = errors.New("image not found")
+
+func isNoSuchImage(err error) bool {
+	s := strings.ToLower(err.Error())
+	return strings.Contains(s, "no such image") || strings.Contains(s, "not found")
+}
+
+func (c *Container) afterStart(ctx context.Context) error {
+	info, err := c.eng.Client.ContainerInspect(ctx, c.id)
+	if err != nil {
+		return fmt.Errorf("inspect container %s: %w", c.name, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ports = map[string]int{}
+	if info.NetworkSettings != nil {
+		for p, bs := range info.NetworkSettings.Ports {
+			for _, b := range bs {
+				if n, err := strconv.Atoi(b.HostPort); err == nil {
+					c.ports[string(p)] = n
+					break
+				}
+			}
+		}
+	}
+	c.imageID = info.Image
+	if info.Config != nil && info.Config.Healthcheck != nil && len(info.Config.Healthcheck.Test) > 0 && info.Config.Healthcheck.Test[0] != "NONE" {
+		c.status.HasHealthCheck = true
+	}
+	if st := info.State; st != nil {
+		// The event stream may already have told us more; only fill in what it has not.
+		if st.Running && !c.status.Exited {
+			c.status.Running = true
+		}
+		if !st.Running && st.Status == "exited" {
+			c.status.Running, c.status.Exited, c.status.ExitCode = false, true, st.ExitCode
+			c.status.OOMKilled = c.status.OOMKilled || st.OOMKilled
+		}
+		if st.Health != nil && c.status.Health == "" {
+			c.status.Health = st.Health.Status
+		}
+	}
+	c.notifyLocked()
+	return nil
+}
