@@ -1,0 +1,176 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// MaxParallelStarts bounds how many containers StartAll and RunAll start at once, so
+// that a large stack does not flood the engine.
+var MaxParallelStarts = 8
+
+// StartAll starts specs concurrently, each as soon as the specs it DependsOn are ready,
+// and returns the containers in input order. On the first failure it cancels the
+// starts still under way and fails the test; everything started is removed.
+func StartAll(t testing.TB, specs ...Spec) []*Container {
+	t.Helper()
+	RequireDocker(t)
+	cs, err := startAll(t.Context(), t, specs)
+	if err != nil {
+		t.Fatalf("containers: %v", err)
+	}
+	return cs
+}
+
+// RunAll is StartAll without a test: on success the caller must Terminate every
+// container; on failure nothing is left behind.
+func RunAll(ctx context.Context, specs ...Spec) ([]*Container, error) {
+	return startAll(ctx, nil, specs)
+}
+
+// startOrder checks names and dependencies and returns, per spec, the indexes of the
+// specs it waits for.
+func startOrder(specs []Spec) ([][]int, error) {
+	byName := map[string]int{}
+	for i, s := range specs {
+		if s.name == "" {
+			continue
+		}
+		if j, dup := byName[s.name]; dup {
+			return nil, fmt.Errorf("specs %d and %d are both named %q", j, i, s.name)
+		}
+		byName[s.name] = i
+	}
+	deps := make([][]int, len(specs))
+	for i, s := range specs {
+		for _, d := range s.dependsOn {
+			j, ok := byName[d]
+			if !ok {
+				return nil, fmt.Errorf("spec %s depends on %q, which is not in the group (named specs: %s)", specLabel(s, i), d, namesOf(byName))
+			}
+			if j == i {
+				return nil, fmt.Errorf("spec %s depends on itself", specLabel(s, i))
+			}
+			deps[i] = append(deps[i], j)
+		}
+	}
+	// Detect cycles with a depth-first search.
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := make([]int, len(specs))
+	var path []string
+	var visit func(i int) error
+	visit = func(i int) error {
+		switch state[i] {
+		case visiting:
+			return fmt.Errorf("dependency cycle: %s -> %s", strings.Join(path, " -> "), specLabel(specs[i], i))
+		case done:
+			return nil
+		}
+		state[i] = visiting
+		path = append(path, specLabel(specs[i], i))
+		for _, j := range deps[i] {
+			if err := visit(j); err != nil {
+				return err
+			}
+		}
+		path = path[:len(path)-1]
+		state[i] = done
+		return nil
+	}
+	for i := range specs {
+		if err := visit(i); err != nil {
+			return nil, err
+		}
+	}
+	return deps, nil
+}
+
+func specLabel(s Spec, i int) string {
+	if s.name != "" {
+		return s.name
+	}
+	return fmt.Sprintf("#%d (%s)", i, s.image)
+}
+
+func namesOf(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var ns []string
+	for n := range m {
+		ns = append(ns, n)
+	}
+	return strings.Join(ns, ", ")
+}
+
+func startAll(ctx context.Context, t testing.TB, specs []Spec) ([]*Container, error) {
+	for i, s := range specs {
+		if err := s.Err(); err != nil {
+			return nil, fmt.Errorf("spec %s: invalid spec: %w", specLabel(s, i), err)
+		}
+	}
+	deps, err := startOrder(specs)
+	if err != nil {
+		return nil, fmt.Errorf("start group: %w", err)
+	}
+	out := make([]*Container, len(specs))
+	ready := make([]chan struct{}, len(specs))
+	for i := range ready {
+		ready[i] = make(chan struct{})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	sem := make(chan struct{}, max(1, MaxParallelStarts))
+	for i, s := range specs {
+		g.Go(func() error {
+			for _, j := range deps[i] {
+				select {
+				case <-ready[j]:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			c, err := s.start(gctx, t)
+			<-sem
+			if err != nil {
+				return fmt.Errorf("spec %s: %w", specLabel(s, i), err)
+			}
+			out[i] = c
+			close(ready[i])
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		// With a test, the test's cleanup removes them all (after a diagnosis); without
+		// one, remove what started now.
+		if t == nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			var errs []error
+			for _, c := range out {
+				if c != nil {
+					errs = append(errs, c.Terminate(rctx))
+				}
+			}
+			if rerr := errors.Join(errs...); rerr != nil {
+				err = fmt.Errorf("%w (and removing the started containers: %v)", err, rerr)
+			}
+		}
+		return nil, err
+	}
+	return out, nil
+}
