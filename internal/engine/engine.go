@@ -10,7 +10,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -92,7 +94,8 @@ func Connect(ctx context.Context, env Environ) (*Engine, error) {
 		}
 		tried = append(tried, fmt.Sprintf("%s (%s): %v", c.Source, c.Host, err))
 		if ctx.Err() != nil {
-			break
+			// The caller gave up: say so in a way errors.Is sees, and try nothing more.
+			return nil, fmt.Errorf("%w: %w; tried:\n\t%s", ErrUnavailable, context.Cause(ctx), strings.Join(tried, "\n\t"))
 		}
 	}
 	return nil, fmt.Errorf("%w; tried:\n\t%s", ErrUnavailable, strings.Join(tried, "\n\t"))
@@ -143,6 +146,18 @@ func dial(ctx context.Context, c Candidate, hostOverride string) (*Engine, error
 	p, err := cli.Ping(pctx)
 	if err != nil {
 		cli.Close()
+		switch {
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("ping: %w", context.Cause(ctx))
+		case pctx.Err() != nil:
+			return nil, fmt.Errorf("ping: no answer within %v", pingTimeout)
+		case client.IsErrConnectionFailed(err):
+			// The client's message ("Cannot connect to the Docker daemon at ...") drops
+			// the reason; a plain dial recovers it (refused, permission denied, ...).
+			if derr := probe(ctx, c.Host); derr != nil {
+				return nil, fmt.Errorf("ping: %w", derr)
+			}
+		}
 		return nil, fmt.Errorf("ping: %w", err)
 	}
 	cli.NegotiateAPIVersionPing(p)
@@ -155,6 +170,33 @@ func dial(ctx context.Context, c Candidate, hostOverride string) (*Engine, error
 		APIVersion: cli.ClientVersion(),
 		Remote:     !isLoopback(host),
 	}, nil
+}
+
+// probe dials the engine address without speaking HTTP and returns why that fails,
+// or nil when it connects (or the address is not one it knows how to dial).
+func probe(ctx context.Context, host string) error {
+	u, err := url.Parse(host)
+	if err != nil {
+		return nil
+	}
+	var network, addr string
+	switch u.Scheme {
+	case "unix":
+		network, addr = "unix", u.Path
+	case "tcp", "http", "https":
+		network, addr = "tcp", u.Host
+	default:
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return err
+	}
+	conn.Close()
+	return nil
 }
 
 func isLoopback(host string) bool {

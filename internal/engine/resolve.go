@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // DefaultSocket is the engine's standard unix socket.
@@ -85,22 +84,28 @@ func (e Environ) configDir() string {
 // names an engine never silently gets another one.
 func Candidates(env Environ) ([]Candidate, error) {
 	if env.DockerHost != "" {
-		c := Candidate{Source: "DOCKER_HOST", Host: env.DockerHost, Explicit: true}
-		if truthy(env.TLSVerify) || env.CertPath != "" {
+		c := Candidate{Source: "DOCKER_HOST", Explicit: true}
+		// As in the Docker CLI and client.FromEnv: any non-empty DOCKER_TLS_VERIFY
+		// (even "0") turns verification on; DOCKER_CERT_PATH alone means TLS without
+		// verifying the server.
+		verify := env.TLSVerify != ""
+		if verify || env.CertPath != "" {
 			dir := env.CertPath
 			if dir == "" {
-				dir = filepath.Join(env.configDir())
+				dir = env.configDir()
 			}
 			c.TLS = &TLSFiles{
 				CAFile:   filepath.Join(dir, "ca.pem"),
 				CertFile: filepath.Join(dir, "cert.pem"),
 				KeyFile:  filepath.Join(dir, "key.pem"),
-				Verify:   truthy(env.TLSVerify),
+				Verify:   verify,
 			}
 		}
-		if err := checkHost(c.Host); err != nil {
+		h, err := normalizeHost(env.DockerHost, c.TLS != nil)
+		if err != nil {
 			return nil, fmt.Errorf("DOCKER_HOST: %w", err)
 		}
+		c.Host = h
 		return []Candidate{c}, nil
 	}
 
@@ -162,35 +167,43 @@ func socketCandidate(source, path string) Candidate {
 	return c
 }
 
-func truthy(s string) bool {
-	switch strings.ToLower(s) {
-	case "", "0", "false", "no":
-		return false
-	}
-	return true
-}
+// Default engine ports for a tcp address without one, as the Docker CLI uses them.
+const (
+	defaultTCPPort = "2375"
+	defaultTLSPort = "2376"
+)
 
-// checkHost validates an engine address such as unix:///path or tcp://host:port.
-func checkHost(h string) error {
+// normalizeHost validates an engine address such as unix:///path or tcp://host:port and
+// returns it in the form the client needs: a tcp address without a port gets the
+// Docker CLI's default (2376 with TLS, 2375 without) instead of HTTP's port 80.
+func normalizeHost(h string, useTLS bool) (string, error) {
 	u, err := url.Parse(h)
 	if err != nil {
-		return fmt.Errorf("parse engine address %q: %w", h, err)
+		return "", fmt.Errorf("parse engine address %q: %w", h, err)
 	}
 	switch u.Scheme {
 	case "unix", "npipe":
 		if u.Path == "" {
-			return fmt.Errorf("engine address %q has no socket path", h)
+			return "", fmt.Errorf("engine address %q has no socket path", h)
 		}
 	case "tcp", "http", "https":
-		if u.Host == "" {
-			return fmt.Errorf("engine address %q has no host", h)
+		if u.Hostname() == "" {
+			return "", fmt.Errorf("engine address %q has no host", h)
+		}
+		if u.Scheme == "tcp" && u.Port() == "" {
+			port := defaultTCPPort
+			if useTLS {
+				port = defaultTLSPort
+			}
+			u.Host = net.JoinHostPort(u.Hostname(), port)
+			return u.String(), nil
 		}
 	case "ssh":
-		return fmt.Errorf("engine address %q: ssh engines are not supported; forward the socket and set DOCKER_HOST=unix://... or tcp://...", h)
+		return "", fmt.Errorf("engine address %q: ssh engines are not supported; forward the socket and set DOCKER_HOST=unix://... or tcp://...", h)
 	default:
-		return fmt.Errorf("engine address %q: unknown scheme %q (want unix, tcp or npipe)", h, u.Scheme)
+		return "", fmt.Errorf("engine address %q: unknown scheme %q (want unix, tcp or npipe)", h, u.Scheme)
 	}
-	return nil
+	return h, nil
 }
 
 type cliConfig struct {
@@ -240,10 +253,7 @@ func contextCandidate(configDir, name string) (Candidate, error) {
 	if !ok || ep.Host == "" {
 		return Candidate{}, fmt.Errorf("docker context %q has no docker endpoint", name)
 	}
-	if err := checkHost(ep.Host); err != nil {
-		return Candidate{}, fmt.Errorf("docker context %q: %w", name, err)
-	}
-	c := Candidate{Source: fmt.Sprintf("docker context %q", name), Host: ep.Host}
+	c := Candidate{Source: fmt.Sprintf("docker context %q", name)}
 	tlsDir := filepath.Join(configDir, "contexts", "tls", id, "docker")
 	files := &TLSFiles{Verify: !ep.SkipTLSVerify}
 	for _, f := range []struct {
@@ -258,6 +268,11 @@ func contextCandidate(configDir, name string) (Candidate, error) {
 	if files.CAFile != "" || files.CertFile != "" || ep.SkipTLSVerify {
 		c.TLS = files
 	}
+	h, err := normalizeHost(ep.Host, c.TLS != nil)
+	if err != nil {
+		return Candidate{}, fmt.Errorf("docker context %q: %w", name, err)
+	}
+	c.Host = h
 	return c, nil
 }
 
