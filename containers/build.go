@@ -2,17 +2,396 @@ package containers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/errdefs"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/containertest/containertest/internal/buildcache"
 	"github.com/containertest/containertest/internal/engine"
 )
 
-// buildSpec describes a Dockerfile build.
+// Labels on cached build images. They carry no session: built images outlive tests.
+const (
+	labelBuildKey = engine.LabelPrefix + "build-key"
+	labelBuildDir = engine.LabelPrefix + "build-context"
+)
+
+// ErrBuildFailed is wrapped when the engine fails to build an image; the error names
+// the failing instruction and carries the tail of the build output.
+var ErrBuildFailed = errors.New("image build failed")
+
+// buildSpec describes a Dockerfile build. Spec methods copy it before changing it.
 type buildSpec struct {
 	contextDir string
+	dockerfile string
+	args       map[string]*string
+	target     string
+	platform   string
+	noCache    bool
+	labels     map[string]string
 }
 
+// Build returns a Spec for a container of the image built from the Dockerfile in
+// contextDir. The image is cached by content: the Dockerfile, the context files that
+// survive .dockerignore, build args, target, platform and the ids of the base images.
+// When an image with that key exists, nothing is sent to the engine; concurrent builds
+// of one key, in this process or in others, build once. Built images stay after the
+// test (PruneBuildCache removes old ones). Files that .dockerignore excludes never
+// leave the machine.
+func Build(contextDir string) Spec {
+	s := Spec{build: &buildSpec{contextDir: contextDir}}
+	if strings.TrimSpace(contextDir) == "" {
+		s = s.fail(errors.New("build: empty context directory"))
+	}
+	return s
+}
+
+// withBuild returns s with a copy of its build description changed by f, or an error
+// when s is not a Build spec.
+func (s Spec) withBuild(method string, f func(b *buildSpec)) Spec {
+	if s.build == nil {
+		return s.fail(fmt.Errorf("%s: the spec is not a Build spec (use containers.Build)", method))
+	}
+	b := *s.build
+	b.args = maps.Clone(b.args)
+	b.labels = maps.Clone(b.labels)
+	f(&b)
+	s.build = &b
+	return s
+}
+
+// Dockerfile sets the Dockerfile path, relative to the context directory or absolute
+// (it may lie outside the context). The default is "Dockerfile" in the context.
+func (s Spec) Dockerfile(path string) Spec {
+	return s.withBuild("dockerfile", func(b *buildSpec) { b.dockerfile = path })
+}
+
+// BuildArg sets a build argument (ARG in the Dockerfile).
+func (s Spec) BuildArg(key, value string) Spec {
+	if key == "" {
+		return s.fail(errors.New("build arg: empty name"))
+	}
+	return s.withBuild("build arg", func(b *buildSpec) {
+		if b.args == nil {
+			b.args = map[string]*string{}
+		}
+		b.args[key] = &value
+	})
+}
+
+// Target builds the named stage of a multi-stage Dockerfile instead of the last one.
+func (s Spec) Target(stage string) Spec {
+	return s.withBuild("target", func(b *buildSpec) { b.target = stage })
+}
+
+// Platform builds for a platform such as "linux/arm64" (the engine's default when
+// unset).
+func (s Spec) Platform(platform string) Spec {
+	return s.withBuild("platform", func(b *buildSpec) { b.platform = platform })
+}
+
+// NoCache rebuilds the image from scratch, ignoring both this package's cache and the
+// engine's layer cache. The result replaces the cached image for the same inputs.
+func (s Spec) NoCache() Spec {
+	return s.withBuild("no cache", func(b *buildSpec) { b.noCache = true })
+}
+
+// BuildLabel sets a label on the built image.
+func (s Spec) BuildLabel(key, value string) Spec {
+	if key == "" || strings.HasPrefix(key, engine.LabelPrefix) {
+		return s.fail(fmt.Errorf("build label %q: empty or in the reserved %s namespace", key, engine.LabelPrefix))
+	}
+	return s.withBuild("build label", func(b *buildSpec) {
+		if b.labels == nil {
+			b.labels = map[string]string{}
+		}
+		b.labels[key] = value
+	})
+}
+
+func (b *buildSpec) input() buildcache.Input {
+	return buildcache.Input{
+		ContextDir: b.contextDir,
+		Dockerfile: b.dockerfile,
+		BuildArgs:  b.args,
+		Target:     b.target,
+		Platform:   b.platform,
+	}
+}
+
+var (
+	builds singleflight.Group
+	// buildsRun counts the builds this process sent to the engine (for tests).
+	buildsRun atomic.Int64
+
+	memoOnce sync.Once
+	memo     *buildcache.Memo
+)
+
+func sharedMemo() *buildcache.Memo {
+	memoOnce.Do(func() {
+		dir, err := buildcache.CacheDir()
+		if err != nil {
+			return
+		}
+		if p, err := buildcache.MemoPath(dir); err == nil {
+			memo = buildcache.LoadMemo(p)
+		}
+	})
+	return memo
+}
+
+var tagUnsafe = regexp.MustCompile(`[^a-z0-9._-]+`)
+
+// cacheTag names the cached image: containertest/<context dir name>:<key prefix>.
+func cacheTag(contextDir, key string) string {
+	abs, err := filepath.Abs(contextDir)
+	if err != nil {
+		abs = contextDir
+	}
+	name := strings.Trim(tagUnsafe.ReplaceAllString(strings.ToLower(filepath.Base(abs)), "-"), "-._")
+	if name == "" {
+		name = "build"
+	}
+	return "containertest/" + name + ":" + key[:16]
+}
+
+// image returns the cached image for the build, building it when it is missing.
 func (b *buildSpec) image(ctx context.Context, eng *engine.Engine, t testing.TB) (string, error) {
-	return "", errors.New("build: not wired yet")
+	in := b.input()
+	df, err := buildcache.ReadDockerfile(in)
+	if err != nil {
+		return "", fmt.Errorf("build %s: %w", b.contextDir, err)
+	}
+	ids := make(map[string]string, len(df.BaseImages))
+	for _, ref := range df.BaseImages {
+		id, err := baseImageID(ctx, eng, ref)
+		if err != nil {
+			return "", fmt.Errorf("build %s: base image %s (FROM in %s): %w", b.contextDir, ref, df.Path, err)
+		}
+		ids[ref] = id
+	}
+	m := sharedMemo()
+	key, err := buildcache.Key(ctx, in, ids, m)
+	if err != nil {
+		return "", fmt.Errorf("build %s: %w", b.contextDir, err)
+	}
+	if m != nil {
+		_ = m.Save()
+	}
+	tag := cacheTag(b.contextDir, key)
+	if !b.noCache {
+		if ok, err := cachedImage(ctx, eng, tag, key); err != nil {
+			return "", err
+		} else if ok {
+			_ = buildcache.Touch(key)
+			return tag, nil
+		}
+	}
+	sfKey := key
+	if b.noCache {
+		sfKey += "/nocache"
+	}
+	_, err, _ = builds.Do(sfKey, func() (any, error) {
+		unlock, err := buildcache.Lock(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if !b.noCache {
+			// Another process may have built it while we waited for the lock.
+			if ok, err := cachedImage(ctx, eng, tag, key); err != nil || ok {
+				return nil, err
+			}
+		}
+		return nil, b.run(ctx, eng, t, in, key, tag)
+	})
+	if err != nil {
+		return "", err
+	}
+	_ = buildcache.Touch(key)
+	return tag, nil
+}
+
+// baseImageID returns the id of a FROM image, pulling it when it is missing locally.
+func baseImageID(ctx context.Context, eng *engine.Engine, ref string) (string, error) {
+	ins, err := eng.Client.ImageInspect(ctx, ref)
+	if err == nil {
+		return ins.ID, nil
+	}
+	if !errdefs.IsNotFound(err) {
+		return "", err
+	}
+	if perr := pullImage(ctx, eng, ref); perr != nil {
+		return "", fmt.Errorf("image %s not found locally; pull failed: %v; build or load it first: %w", ref, perr, ErrImageNotFound)
+	}
+	ins, err = eng.Client.ImageInspect(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	return ins.ID, nil
+}
+
+// cachedImage reports whether tag exists and was built from key.
+func cachedImage(ctx context.Context, eng *engine.Engine, tag, key string) (bool, error) {
+	ins, err := eng.Client.ImageInspect(ctx, tag)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("inspect cached image %s: %w", tag, err)
+	}
+	return ins.Config != nil && ins.Config.Labels[labelBuildKey] == key, nil
+}
+
+// run sends the context and builds, streaming progress to the test log.
+func (b *buildSpec) run(ctx context.Context, eng *engine.Engine, t testing.TB, in buildcache.Input, key, tag string) error {
+	buildsRun.Add(1)
+	bc, err := buildcache.ContextTar(ctx, in)
+	if err != nil {
+		return fmt.Errorf("build %s: %w", b.contextDir, err)
+	}
+	defer bc.Close()
+	labels := maps.Clone(b.labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[labelBuildKey] = key
+	if abs, err := filepath.Abs(b.contextDir); err == nil {
+		labels[labelBuildDir] = abs
+	}
+	labels[engine.LabelManaged] = "true"
+	resp, err := eng.Client.ImageBuild(ctx, bc, build.ImageBuildOptions{
+		Tags:        []string{tag},
+		Dockerfile:  bc.Dockerfile,
+		BuildArgs:   b.args,
+		Target:      b.target,
+		Platform:    b.platform,
+		NoCache:     b.noCache,
+		Remove:      true,
+		ForceRemove: true, // no intermediate containers left behind, even on failure
+		PullParent:  false,
+		Labels:      labels,
+	})
+	if err != nil {
+		return fmt.Errorf("build %s: %w", b.contextDir, err)
+	}
+	defer resp.Body.Close()
+	return readBuildOutput(resp.Body, b.contextDir, t)
+}
+
+// readBuildOutput follows the engine's JSON build stream: each step goes to the test
+// log as it happens, the whole output is kept for the error.
+func readBuildOutput(r io.Reader, dir string, t testing.TB) error {
+	var out strings.Builder
+	var step string
+	dec := json.NewDecoder(r)
+	for {
+		var msg struct {
+			Stream      string `json:"stream"`
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("build %s: read build output: %w", dir, err)
+		}
+		if msg.Stream != "" {
+			out.WriteString(msg.Stream)
+			for _, line := range strings.Split(msg.Stream, "\n") {
+				if after, ok := strings.CutPrefix(line, "Step "); ok {
+					// "Step 3/7 : RUN make" -> "step 3/7: RUN make"
+					n, instr, _ := strings.Cut(after, " : ")
+					step = "step " + n + ": " + instr
+					if t != nil {
+						t.Logf("containers: build %s: %s", filepath.Base(dir), step)
+					}
+				}
+			}
+		}
+		if msg.Error != "" {
+			failing := step
+			if failing == "" {
+				failing = "before the first step"
+			}
+			return fmt.Errorf("build %s: %w at %s: %s\nlast build output:\n\t%s", dir, ErrBuildFailed, failing,
+				strings.TrimSpace(msg.Error), strings.ReplaceAll(tail(out.String(), 30), "\n", "\n\t"))
+		}
+	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// PruneBuildCache removes cached build images that no Build has used for olderThan,
+// and returns their tags. Images still used by a container are kept.
+func PruneBuildCache(ctx context.Context, olderThan time.Duration) ([]string, error) {
+	eng, err := engine.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := eng.Client.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelBuildKey))})
+	if err != nil {
+		return nil, fmt.Errorf("prune build cache: list images: %w", err)
+	}
+	cutoff := time.Now().Add(-olderThan)
+	var removed []string
+	var errs []error
+	for _, img := range imgs {
+		key := img.Labels[labelBuildKey]
+		used, ok := buildcache.LastUsed(key)
+		if !ok {
+			used = time.Unix(img.Created, 0)
+		}
+		if used.After(cutoff) {
+			continue
+		}
+		var gone []string
+		for _, tag := range img.RepoTags {
+			if !strings.HasPrefix(tag, "containertest/") {
+				continue
+			}
+			if _, err := eng.Client.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true}); err != nil {
+				if !errdefs.IsConflict(err) { // a conflict means a container still uses it
+					errs = append(errs, fmt.Errorf("remove %s: %w", tag, err))
+				}
+				continue
+			}
+			gone = append(gone, tag)
+		}
+		if len(gone) == 0 {
+			continue
+		}
+		removed = append(removed, gone...)
+		_ = buildcache.Forget(key)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return removed, fmt.Errorf("prune build cache: %w", err)
+	}
+	return removed, nil
 }
