@@ -4,13 +4,23 @@
 // At the end of the test it removes the test's containers concurrently, then its
 // networks, then its volumes, each on a context of its own (t.Context() is already
 // cancelled when cleanups run).
+//
+// Keep mode (CONTAINERTEST_KEEP=failed or always, see reaper.KeepMode) is decided here,
+// per test: when the test's resources are to be kept, none is removed; those with an ID
+// are recorded with reaper.MarkKept, so that neither the watchdog nor a later sweep
+// removes them, and a report on how to get into them and remove them is logged.
 package scope
 
 import (
 	"context"
+	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/containertest/containertest/internal/reaper"
 )
 
 // Kind orders removal: all containers first, then networks, then volumes.
@@ -29,13 +39,20 @@ type Resource struct {
 	Kind Kind
 	// Name is for messages.
 	Name string
+	// ID is the engine's id of the resource: container or network id, volume name.
+	// Without it, a kept resource stays only as long as the test process: the watchdog
+	// removes it when the process exits.
+	ID string
 	// Remove deletes the resource. It is called at most once.
 	Remove func(ctx context.Context) error
 	// BeforeRemove, when set, runs first with whether the test failed (a diagnosis
-	// of a container, say). It returns true to keep the resource instead of removing it.
+	// of a container, say). It returns true to keep the resource instead of removing it;
+	// it need not look at the keep mode, which is applied whatever it returns. It is not
+	// called for a network or volume that stays because a container was kept.
 	BeforeRemove func(ctx context.Context, failed bool) (keep bool)
-	// Kept, when set, is called instead of Remove for a network or volume that stays
-	// because a container of the same test was kept (it may still be attached).
+	// Kept, when set, is called instead of Remove for a resource that stays: because of
+	// the keep mode, because its BeforeRemove said so, or (a network or volume) because
+	// a container of the same test was kept and may still be attached to it.
 	Kept func(ctx context.Context)
 }
 
@@ -48,6 +65,10 @@ type entry struct {
 	Resource
 	once sync.Once
 	err  error
+	kept bool // set by the cleanup, read after it has waited
+	// removed is set once Remove has been called (by removeNow or the cleanup):
+	// such a resource is not kept, whatever the keep mode says.
+	removed atomic.Bool
 }
 
 var (
@@ -80,7 +101,10 @@ func Add(t testing.TB, r Resource) (removeNow func(ctx context.Context) error) {
 }
 
 func (e *entry) remove(ctx context.Context) error {
-	e.once.Do(func() { e.err = e.Remove(ctx) })
+	e.once.Do(func() {
+		e.removed.Store(true)
+		e.err = e.Remove(ctx)
+	})
 	return e.err
 }
 
@@ -98,6 +122,7 @@ func runCleanup(t testing.TB, l *list) {
 	l.mu.Unlock()
 
 	failed := t.Failed()
+	keepAll := reaper.KeepMode().Keeps(failed)
 	var errMu sync.Mutex
 	var errs []string
 	var keptAny bool
@@ -110,22 +135,35 @@ func runCleanup(t testing.TB, l *list) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if k != Container && keptAny {
-					if e.Kept != nil {
-						e.Kept(ctx)
+				// keptAny was last written before the previous kind's wg.Wait.
+				var keep bool
+				switch {
+				case e.removed.Load():
+					// Terminated during the test: nothing to keep or diagnose.
+				case k != Container && keptAny:
+					keep = true
+				default:
+					keep = keepAll
+					if e.BeforeRemove != nil && e.BeforeRemove(ctx, failed) {
+						keep = true
+					}
+				}
+				if !keep {
+					if err := e.remove(ctx); err != nil {
+						errMu.Lock()
+						errs = append(errs, e.Name+": "+err.Error())
+						errMu.Unlock()
 					}
 					return
 				}
-				if e.BeforeRemove != nil && e.BeforeRemove(ctx, failed) {
+				e.kept = true
+				if k == Container {
 					errMu.Lock()
 					keptAny = true
 					errMu.Unlock()
-					return
 				}
-				if err := e.remove(ctx); err != nil {
-					errMu.Lock()
-					errs = append(errs, e.Name+": "+err.Error())
-					errMu.Unlock()
+				if e.Kept != nil {
+					e.Kept(ctx)
 				}
 			}()
 		}
@@ -133,5 +171,40 @@ func runCleanup(t testing.TB, l *list) {
 	}
 	for _, e := range errs {
 		t.Errorf("containertest: cleanup: %s", e)
+	}
+	// Kinds in removal order, creation order within a kind.
+	var kept []reaper.Ref
+	for k := Kind(0); k < numKinds; k++ {
+		for _, e := range items {
+			if e.Kind == k && e.kept && e.ID != "" {
+				kept = append(kept, reaper.Ref{Kind: reaperKind[k], ID: e.ID})
+			}
+		}
+	}
+	if len(kept) > 0 {
+		reportKept(ctx, t, failed, kept)
+	}
+}
+
+var reaperKind = [numKinds]reaper.Kind{Container: reaper.Container, Network: reaper.Network, Volume: reaper.Volume}
+
+// reportKept records kept as kept, so that the watchdog and later sweeps leave them
+// alone, and reports them: in the test's log when it failed or runs verbosely, else on
+// standard error (a passing test's log is not shown).
+func reportKept(ctx context.Context, t testing.TB, failed bool, kept []reaper.Ref) {
+	t.Helper()
+	if err := reaper.MarkKept(ctx, kept...); err != nil {
+		t.Errorf("containertest: keep: %v", err)
+	}
+	infos, err := reaper.Describe(ctx, kept...)
+	if err != nil {
+		t.Errorf("containertest: keep: %v", err)
+	}
+	var b strings.Builder
+	reaper.Report(&b, infos)
+	if failed || testing.Verbose() {
+		t.Log(b.String())
+	} else {
+		os.Stderr.WriteString(t.Name() + ": " + b.String())
 	}
 }
