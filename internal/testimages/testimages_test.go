@@ -68,9 +68,10 @@ func runOnce(t *testing.T, ref string, env []string, cmd ...string) (int, string
 func TestBusybox(t *testing.T) {
 	ref := Busybox(t)
 	assert.Equal(t, "busybox:latest", ref)
-	code, out := runOnce(t, ref, nil, "sh", "-c", `echo "uid=$(id -u) path=$PATH"; wget --help >/dev/null 2>&1 && echo wget; exit 3`)
+	// Imported or pulled, the image has a shell and the applets tests use.
+	code, out := runOnce(t, ref, nil, "sh", "-c", `echo "uid=$(id -u)"; wget --help >/dev/null 2>&1 && echo wget; exit 3`)
 	assert.Equal(t, 3, code)
-	assert.Equal(t, "uid=0 path=/bin\nwget\n", out)
+	assert.Equal(t, "uid=0\nwget\n", out)
 }
 
 // TestBusyboxImport imports the host's busybox under a name of the test's own (the
