@@ -1,0 +1,363 @@
+package buildcache
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/platforms"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+)
+
+// scratchImage is the empty base image, which is not an image at all.
+const scratchImage = "scratch"
+
+// Dockerfile is what ParseDockerfile learns from a Dockerfile.
+type Dockerfile struct {
+	// Path is the absolute path of the file (set by ReadDockerfile only).
+	Path string
+	// Stages are the build stages in order.
+	Stages []Stage
+	// BaseImages are the images the build needs from the engine, in order
+	// of first use and without duplicates: the FROM images after ARG
+	// substitution and the images named by COPY --from and
+	// RUN --mount=from=, except stage names and scratch. Only the stages up
+	// to and including the target count: the engine's classic builder
+	// builds exactly those, and BuildKit a subset of them.
+	BaseImages []string
+}
+
+// Stage is one FROM of a Dockerfile.
+type Stage struct {
+	// Name is the stage name ("AS name"), lower-cased; "" if unnamed.
+	Name string
+	// Base is the FROM argument after ARG substitution: an image, an
+	// earlier stage's name or scratch.
+	Base string
+	// Line is the line of the FROM instruction, starting at 1.
+	Line int
+}
+
+// DockerfileError is a Dockerfile that cannot be parsed; it matches
+// ErrInvalidDockerfile with errors.Is.
+type DockerfileError struct {
+	// Path is the Dockerfile, if known.
+	Path string
+	// Line is the line of the offending instruction, 0 if unknown.
+	Line int
+	// Instruction is the source text of the offending instruction, if any.
+	Instruction string
+	// Err is what is wrong.
+	Err error
+}
+
+// Error implements error: `parse Dockerfile <path>:<line>: <cause> (in
+// "<instruction>")`, or `parse Dockerfile: line <line>: ...` without a path.
+func (e *DockerfileError) Error() string {
+	var b strings.Builder
+	b.WriteString("parse Dockerfile")
+	switch {
+	case e.Path != "" && e.Line > 0:
+		fmt.Fprintf(&b, " %s:%d", e.Path, e.Line)
+	case e.Path != "":
+		b.WriteString(" " + e.Path)
+	case e.Line > 0:
+		fmt.Fprintf(&b, ": line %d", e.Line)
+	}
+	b.WriteString(": " + e.Err.Error())
+	if e.Instruction != "" {
+		fmt.Fprintf(&b, " (in %q)", e.Instruction)
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *DockerfileError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrInvalidDockerfile.
+func (e *DockerfileError) Is(target error) bool { return target == ErrInvalidDockerfile }
+
+// ReadDockerfile resolves and parses the Dockerfile of in, with its build
+// args, target and platform. Errors name the path.
+func ReadDockerfile(in Input) (*Dockerfile, error) {
+	r, err := in.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return r.parse(in)
+}
+
+// parse parses the Dockerfile of r with the args of in.
+func (r *resolved) parse(in Input) (*Dockerfile, error) {
+	df, err := ParseDockerfile(r.content, in.BuildArgs, in.Target, in.Platform)
+	if err != nil {
+		if de := (*DockerfileError)(nil); errors.As(err, &de) {
+			de.Path = r.dockerfile
+		}
+		return nil, err
+	}
+	df.Path = r.dockerfile
+	return df, nil
+}
+
+// ParseDockerfile parses content with BuildKit's Dockerfile parser and
+// returns its stages and base images. Global ARGs (those before the first
+// FROM) are substituted in FROM lines, with their defaults overridden by
+// buildArgs (a nil value keeps the default), and with BuildKit's automatic
+// platform args (TARGETPLATFORM, TARGETARCH, BUILDPLATFORM, ...) derived from
+// platform, which may be empty. A non-empty target must name a stage.
+func ParseDockerfile(content []byte, buildArgs map[string]*string, target, platform string) (*Dockerfile, error) {
+	res, err := parser.Parse(bytes.NewReader(content))
+	if err != nil {
+		return nil, newDockerfileError(err, nil)
+	}
+	// Parse every instruction first: the automatic TARGETSTAGE arg of a
+	// build without target is the name of the last stage.
+	type parsed struct {
+		node *parser.Node
+		cmd  any
+	}
+	var cmds []parsed
+	lastName := ""
+	for _, n := range res.AST.Children {
+		cmd, err := instructions.ParseInstruction(n)
+		if err != nil {
+			return nil, newDockerfileError(err, n)
+		}
+		if st, ok := cmd.(*instructions.Stage); ok {
+			lastName = st.Name
+		}
+		cmds = append(cmds, parsed{node: n, cmd: cmd})
+	}
+
+	lex := shell.NewLex(res.EscapeToken)
+	args, err := platformArgs(platform)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case target != "":
+		args.set("TARGETSTAGE", target)
+	case lastName != "":
+		args.set("TARGETSTAGE", lastName)
+	}
+	for _, k := range args.Keys() {
+		if v, ok := buildArgs[k]; ok && v != nil {
+			args.set(k, *v)
+		}
+	}
+
+	type stageInfo struct {
+		Stage
+		commands []instructions.Command
+	}
+	var stages []*stageInfo
+	for _, p := range cmds {
+		n := p.node
+		switch c := p.cmd.(type) {
+		case *instructions.ArgCommand:
+			if len(stages) > 0 {
+				stages[len(stages)-1].commands = append(stages[len(stages)-1].commands, c)
+				continue
+			}
+			// A global ARG: its value is visible to the FROM lines.
+			for _, kv := range c.Args {
+				if v, ok := buildArgs[kv.Key]; ok && v != nil {
+					args.set(kv.Key, *v)
+					continue
+				}
+				if kv.Value == nil {
+					continue
+				}
+				w, err := lex.ProcessWordWithMatches(*kv.Value, args)
+				if err != nil {
+					return nil, newDockerfileError(err, n)
+				}
+				args.set(kv.Key, w.Result)
+			}
+		case *instructions.Stage:
+			w, err := lex.ProcessWordWithMatches(c.BaseName, args)
+			if err != nil {
+				return nil, newDockerfileError(err, n)
+			}
+			if w.Result == "" {
+				return nil, newDockerfileError(fmt.Errorf("base name (%s) should not be blank", c.BaseName), n)
+			}
+			stages = append(stages, &stageInfo{
+				Stage: Stage{Name: c.Name, Base: w.Result, Line: n.StartLine},
+			})
+		case instructions.Command:
+			if len(stages) == 0 {
+				return nil, newDockerfileError(errors.New("no build stage in current context: the first instruction must be FROM or ARG"), n)
+			}
+			stages[len(stages)-1].commands = append(stages[len(stages)-1].commands, c)
+		default:
+			return nil, newDockerfileError(fmt.Errorf("%T is not a command type", c), n)
+		}
+	}
+	if len(stages) == 0 {
+		return nil, newDockerfileError(errors.New("no FROM instruction: the Dockerfile has no stage to build"), nil)
+	}
+
+	df := &Dockerfile{}
+	last := len(stages) - 1
+	names := map[string]bool{}
+	for i, st := range stages {
+		df.Stages = append(df.Stages, st.Stage)
+		if target != "" && st.Name == target {
+			last = i
+		}
+		if st.Name != "" {
+			names[st.Name] = true
+		}
+	}
+	if target != "" && stages[last].Name != target {
+		var known []string
+		for _, st := range stages {
+			if st.Name != "" {
+				known = append(known, st.Name)
+			}
+		}
+		return nil, fmt.Errorf("find target %q: %w (stages: %s)", target, ErrUnknownTarget, strings.Join(known, ", "))
+	}
+
+	seen := map[string]bool{}
+	add := func(ref string) {
+		if ref != scratchImage && !seen[ref] {
+			seen[ref] = true
+			df.BaseImages = append(df.BaseImages, ref)
+		}
+	}
+	earlier := map[string]bool{}
+	// isStage reports whether a --from value names a stage: a stage name
+	// or the index of a stage.
+	isStage := func(from string) bool {
+		if names[from] {
+			return true
+		}
+		i, err := strconv.Atoi(from)
+		return err == nil && i >= 0 && i < len(stages)
+	}
+	for _, st := range stages[:last+1] {
+		if !earlier[st.Base] {
+			add(st.Base)
+		}
+		for _, c := range st.commands {
+			var froms []string
+			switch c := c.(type) {
+			case *instructions.CopyCommand:
+				froms = append(froms, c.From)
+			case *instructions.RunCommand:
+				for _, m := range instructions.GetMounts(c) {
+					froms = append(froms, m.From)
+				}
+			}
+			for _, from := range froms {
+				if from == "" || isStage(from) {
+					continue
+				}
+				if strings.ContainsAny(from, "$") {
+					return nil, newDockerfileError(errors.New("variable expansion is not supported for --from"), commandNode(c, st.Line))
+				}
+				add(from)
+			}
+		}
+		if st.Name != "" {
+			earlier[st.Name] = true
+		}
+	}
+	return df, nil
+}
+
+// commandNode returns a node that locates c for an error (instructions do
+// not keep their node), falling back to line.
+func commandNode(c instructions.Command, line int) *parser.Node {
+	if l := c.Location(); len(l) > 0 {
+		line = l[0].Start.Line
+	}
+	return &parser.Node{StartLine: line}
+}
+
+// newDockerfileError wraps a parser error, locating it at n or at the
+// location the parser recorded.
+func newDockerfileError(err error, n *parser.Node) error {
+	de := &DockerfileError{Err: err}
+	var le *parser.LocationError
+	if errors.As(err, &le) && len(le.Locations) > 0 && len(le.Locations[0]) > 0 {
+		de.Line = le.Locations[0][0].Start.Line
+		de.Err = le.Unwrap()
+	}
+	if n != nil {
+		if n.StartLine > 0 {
+			de.Line = n.StartLine
+		}
+		de.Instruction = strings.TrimSpace(n.Original)
+	}
+	return de
+}
+
+// platformArgs returns BuildKit's automatic platform args for platform
+// (empty: the engine default, linux on this machine's architecture).
+func platformArgs(platform string) (*envList, error) {
+	build := platforms.Normalize(platforms.DefaultSpec())
+	build.OS = "linux"
+	if runtime.GOOS != "linux" {
+		build.OSVersion = ""
+		build.OSFeatures = nil
+	}
+	tp := build
+	if platform != "" {
+		p, err := platforms.Parse(platform)
+		if err != nil {
+			return nil, fmt.Errorf("parse platform %q: %w", platform, err)
+		}
+		tp = platforms.Normalize(p)
+	}
+	e := &envList{}
+	e.set("BUILDPLATFORM", platforms.Format(build))
+	e.set("BUILDOS", build.OS)
+	e.set("BUILDOSVERSION", build.OSVersion)
+	e.set("BUILDARCH", build.Architecture)
+	e.set("BUILDVARIANT", build.Variant)
+	e.set("TARGETPLATFORM", platforms.FormatAll(tp))
+	e.set("TARGETOS", tp.OS)
+	e.set("TARGETOSVERSION", tp.OSVersion)
+	e.set("TARGETARCH", tp.Architecture)
+	e.set("TARGETVARIANT", tp.Variant)
+	e.set("TARGETSTAGE", "default")
+	return e, nil
+}
+
+// envList is an ordered set of variables for the shell lexer.
+type envList struct {
+	keys []string
+	vals map[string]string
+}
+
+var _ shell.EnvGetter = (*envList)(nil)
+
+// set adds or replaces a variable.
+func (e *envList) set(k, v string) {
+	if e.vals == nil {
+		e.vals = map[string]string{}
+	}
+	if _, ok := e.vals[k]; !ok {
+		e.keys = append(e.keys, k)
+	}
+	e.vals[k] = v
+}
+
+// Get implements shell.EnvGetter.
+func (e *envList) Get(k string) (string, bool) {
+	v, ok := e.vals[k]
+	return v, ok
+}
+
+// Keys implements shell.EnvGetter.
+func (e *envList) Keys() []string { return slices.Clone(e.keys) }

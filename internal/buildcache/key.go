@@ -1,0 +1,304 @@
+package buildcache
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// keyVersion starts the hashed encoding; change it whenever the encoding or
+// what it covers changes, so that old keys are never reused.
+const keyVersion = "containertest/buildcache key v1\x00"
+
+// Record tags of the key encoding.
+const (
+	tagDockerfile = 'D'
+	tagDir        = 'd'
+	tagFile       = 'f'
+	tagSymlink    = 'l'
+	tagSpecial    = 's' // named pipe or device
+	tagArg        = 'a'
+	tagTarget     = 't'
+	tagPlatform   = 'p'
+	tagBaseImage  = 'b'
+	tagEnd        = 'E'
+)
+
+// openForHash opens a file to hash it; tests replace it to count reads.
+var openForHash = os.Open
+
+// entry is one context path that counts for the key.
+type entry struct {
+	rel  string // relative to the context, slash-separated
+	path string // absolute
+	mode fs.FileMode
+	size int64
+	st   fileStat
+	link string // symlink target
+	rdev uint64 // device number
+	sum  [sha256.Size]byte
+}
+
+// Key returns the cache key of the build described by in: a hex sha256 over
+// a versioned, length-prefixed encoding of the Dockerfile, every context
+// path sent to the engine (path, type, mode, size, content hash, symlink
+// target), the build args, the target, the platform and the image id of
+// every base image. baseImageIDs maps each of ReadDockerfile's BaseImages
+// to the id the engine reports for it (or "" if the engine does not have
+// it); other entries are ignored. memo may be nil; with a memo, files whose
+// stat data are unchanged are not read. Cold files are hashed in parallel,
+// bounded by GOMAXPROCS.
+func Key(ctx context.Context, in Input, baseImageIDs map[string]string, memo *Memo) (string, error) {
+	r, err := in.resolve()
+	if err != nil {
+		return "", err
+	}
+	df, err := r.parse(in)
+	if err != nil {
+		return "", err
+	}
+	refs := slices.Clone(df.BaseImages)
+	sort.Strings(refs)
+	for _, ref := range refs {
+		if _, ok := baseImageIDs[ref]; !ok {
+			return "", fmt.Errorf("compute build key: %w %q (named in %s)", ErrMissingBaseImage, ref, r.dockerfile)
+		}
+	}
+	entries, err := collect(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	if err := hashFiles(ctx, entries, memo); err != nil {
+		return "", err
+	}
+
+	h := sha256.New()
+	e := &encoder{w: bufio.NewWriterSize(h, 64<<10)}
+	e.w.WriteString(keyVersion)
+	e.tag(tagDockerfile)
+	e.bytes(r.content)
+	for _, f := range entries {
+		switch {
+		case f.mode.IsDir():
+			e.tag(tagDir)
+			e.str(f.rel)
+			e.uint(uint64(f.mode))
+		case f.mode.IsRegular():
+			e.tag(tagFile)
+			e.str(f.rel)
+			e.uint(uint64(f.mode))
+			e.uint(uint64(f.size))
+			e.bytes(f.sum[:])
+		case f.mode&fs.ModeSymlink != 0:
+			e.tag(tagSymlink)
+			e.str(f.rel)
+			e.uint(uint64(f.mode))
+			e.str(f.link)
+		default:
+			e.tag(tagSpecial)
+			e.str(f.rel)
+			e.uint(uint64(f.mode))
+			e.uint(f.rdev)
+		}
+	}
+	args := make([]string, 0, len(in.BuildArgs))
+	for k := range in.BuildArgs {
+		args = append(args, k)
+	}
+	sort.Strings(args)
+	for _, k := range args {
+		e.tag(tagArg)
+		e.str(k)
+		if v := in.BuildArgs[k]; v == nil {
+			e.uint(0)
+		} else {
+			e.uint(1)
+			e.str(*v)
+		}
+	}
+	e.tag(tagTarget)
+	e.str(in.Target)
+	e.tag(tagPlatform)
+	e.str(in.Platform)
+	for _, ref := range refs {
+		e.tag(tagBaseImage)
+		e.str(ref)
+		e.str(baseImageIDs[ref])
+	}
+	e.tag(tagEnd)
+	if err := e.w.Flush(); err != nil {
+		return "", fmt.Errorf("compute build key: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// collect lists the context paths of r that are sent to the engine, sorted
+// by path, with their stat data.
+func collect(ctx context.Context, r *resolved) ([]*entry, error) {
+	walked, err := walkContext(ctx, r.contextDir, r.excludes)
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]*entry, 0, len(walked))
+	for _, w := range walked {
+		fi := w.fi
+		e := &entry{rel: filepath.ToSlash(w.rel), path: w.path, mode: fi.Mode()}
+		switch {
+		case fi.IsDir():
+		case fi.Mode().IsRegular():
+			e.size = fi.Size()
+			e.st = statOf(fi)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if e.link, err = os.Readlink(w.path); err != nil {
+				return nil, fmt.Errorf("read symlink %s: %w", w.path, err)
+			}
+		case fi.Mode()&(fs.ModeNamedPipe|fs.ModeDevice|fs.ModeCharDevice) != 0:
+			_, _, _, e.rdev = sysStat(fi)
+		default:
+			// Sockets and other irregular files cannot be archived; the
+			// tar writer skips them too.
+			continue
+		}
+		entries = append(entries, e)
+	}
+	if filepath.Separator != '/' {
+		// walkContext sorts by OS path; the key needs the order of the
+		// slash paths, the same on every platform.
+		slices.SortFunc(entries, func(a, b *entry) int { return strings.Compare(a.rel, b.rel) })
+	}
+	return entries, nil
+}
+
+// hashFiles sets the content hash of every regular file in entries, from
+// memo where its stat data are unchanged, else by reading it; reads run in
+// parallel, at most GOMAXPROCS at a time.
+func hashFiles(ctx context.Context, entries []*entry, memo *Memo) error {
+	var todo []*entry
+	if memo != nil {
+		todo = memo.lookupAll(entries)
+	} else {
+		for _, e := range entries {
+			if e.mode.IsRegular() {
+				todo = append(todo, e)
+			}
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	work := make(chan *entry)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+		wg.Go(func() {
+			buf := make([]byte, 256<<10)
+			for e := range work {
+				if err := hashFile(ctx, e, buf, memo); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+feed:
+	for _, e := range todo {
+		select {
+		case work <- e:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// hashFile reads e and sets its hash; if the file did not change while it
+// was read, the hash goes to memo.
+func hashFile(ctx context.Context, e *entry, buf []byte, memo *Memo) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	hashedAt := time.Now()
+	f, err := openForHash(e.path)
+	if err != nil {
+		return fmt.Errorf("hash %s: %w", e.path, err)
+	}
+	defer f.Close()
+	before, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("hash %s: %w", e.path, err)
+	}
+	h := sha256.New()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := f.Read(buf)
+		h.Write(buf[:n])
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("hash %s: %w", e.path, err)
+		}
+	}
+	after, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("hash %s: %w", e.path, err)
+	}
+	copy(e.sum[:], h.Sum(nil))
+	st := statOf(after)
+	if st != e.st || statOf(before) != st {
+		// The file changed since the walk: describe what was read, and
+		// do not remember a hash that may not match any stat data.
+		e.mode, e.size, e.st = after.Mode(), after.Size(), st
+		return nil
+	}
+	if memo != nil {
+		memo.store(e.path, st, hashedAt, e.sum)
+	}
+	return nil
+}
+
+// encoder writes the unambiguous key encoding: one tag byte per record,
+// every variable-length field prefixed by its length.
+type encoder struct {
+	w   *bufio.Writer
+	tmp [binary.MaxVarintLen64]byte
+}
+
+// tag starts a record.
+func (e *encoder) tag(t byte) { e.w.WriteByte(t) }
+
+// uint writes an unsigned integer field.
+func (e *encoder) uint(u uint64) {
+	n := binary.PutUvarint(e.tmp[:], u)
+	e.w.Write(e.tmp[:n])
+}
+
+// bytes writes a length-prefixed field.
+func (e *encoder) bytes(b []byte) {
+	e.uint(uint64(len(b)))
+	e.w.Write(b)
+}
+
+// str writes a length-prefixed string field.
+func (e *encoder) str(s string) {
+	e.uint(uint64(len(s)))
+	e.w.WriteString(s)
+}
