@@ -3,6 +3,7 @@ package reaper
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"maps"
@@ -20,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/go-connections/nat"
 	"github.com/stretchr/testify/require"
 
 	"github.com/containertest/containertest/internal/engine"
@@ -55,20 +57,24 @@ type stack struct {
 
 func (s stack) refs() []Ref { return []Ref{s.Container, s.Network, s.Volume} }
 
-// createStack creates a network, a volume and a running container attached to both,
-// named after prefix and labelled with labels.
+// createStack creates a network, a volume and a running container attached to both
+// with a published port, named after prefix and labelled with labels.
 func createStack(ctx context.Context, t testing.TB, e *engine.Engine, prefix string, labels map[string]string) stack {
 	t.Helper()
 	s := stack{ContainerName: prefix, NetworkName: prefix + "-net", VolumeName: prefix + "-vol"}
-	n, err := e.Client.NetworkCreate(ctx, s.NetworkName, network.CreateOptions{Labels: labels})
+	n, err := createNetwork(ctx, e, s.NetworkName, labels)
 	require.NoError(t, err, "create network")
 	s.Network = Ref{Network, n.ID}
 	v, err := e.Client.VolumeCreate(ctx, volume.CreateOptions{Name: s.VolumeName, Labels: labels})
 	require.NoError(t, err, "create volume")
 	s.Volume = Ref{Volume, v.Name}
 	c, err := e.Client.ContainerCreate(ctx,
-		&container.Config{Image: testImage, Cmd: []string{"sleep", "300"}, Labels: labels},
-		&container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: v.Name, Target: "/data"}}},
+		&container.Config{Image: testImage, Cmd: []string{"sleep", "300"}, Labels: labels,
+			ExposedPorts: nat.PortSet{"8080/tcp": {}}},
+		&container.HostConfig{
+			Mounts:       []mount.Mount{{Type: mount.TypeVolume, Source: v.Name, Target: "/data"}},
+			PortBindings: nat.PortMap{"8080/tcp": {{HostIP: "127.0.0.1"}}},
+		},
 		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 			s.NetworkName: {Aliases: []string{"svc"}},
 		}}, nil, s.ContainerName)
@@ -76,6 +82,23 @@ func createStack(ctx context.Context, t testing.TB, e *engine.Engine, prefix str
 	s.Container = Ref{Container, c.ID}
 	require.NoError(t, e.Client.ContainerStart(ctx, c.ID, container.StartOptions{}), "start container")
 	return s
+}
+
+// createNetwork creates a bridge network. Other tests on the shared engine may have
+// used up the default address pools: then it picks small subnets of its own.
+func createNetwork(ctx context.Context, e *engine.Engine, name string, labels map[string]string) (network.CreateResponse, error) {
+	n, err := e.Client.NetworkCreate(ctx, name, network.CreateOptions{Labels: labels})
+	poolTrouble := func(err error) bool {
+		return err != nil && (strings.Contains(err.Error(), "address pool") || strings.Contains(err.Error(), "overlaps"))
+	}
+	for try := 0; try < 50 && poolTrouble(err); try++ {
+		var b [2]byte
+		rand.Read(b[:])
+		subnet := fmt.Sprintf("10.%d.%d.0/24", 200+int(b[0])%50, b[1])
+		n, err = e.Client.NetworkCreate(ctx, name, network.CreateOptions{Labels: labels,
+			IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet}}}})
+	}
+	return n, err
 }
 
 // removeLabelled removes, kept or not, every resource matching the label filter;
@@ -124,6 +147,33 @@ func waitGone(t testing.TB, e *engine.Engine, filter string, d time.Duration) {
 	}
 }
 
+// waitCleaned polls until nothing matches the label filter: for up to 5 s, and
+// longer only while the watchdog still runs (the shared engine can be slow under load;
+// a watchdog that has given up fails the test at once).
+func waitCleaned(t testing.TB, e *engine.Engine, filter string, watchdog int) {
+	t.Helper()
+	const want, limit = 5 * time.Second, time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), limit+10*time.Second)
+	defer cancel()
+	start := time.Now()
+	var slow bool
+	for {
+		wdGone := processGone(watchdog, "")
+		left := refsOf(ctx, t, e, filter)
+		switch d := time.Since(start); {
+		case len(left) == 0:
+			t.Logf("cleaned up in %v", d.Round(time.Millisecond))
+			return
+		case d > limit || d > want && wdGone:
+			t.Fatalf("after %v still there (%s): %v", d.Round(time.Millisecond), filter, left)
+		case d > want && !slow:
+			slow = true
+			t.Logf("the engine is slow: still there after %v, and the watchdog still works on it", want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitProcessGone polls until pid has exited, for up to d.
 func waitProcessGone(t testing.TB, pid int, d time.Duration) {
 	t.Helper()
@@ -149,6 +199,8 @@ type helperProc struct {
 	done   chan struct{} // closed once the output ended
 	exited chan struct{} // closed once the process was waited for; then err is set
 	err    error
+	// sawReady is set before ready is closed by a READY line.
+	sawReady bool
 }
 
 // startHelper re-executes this test binary in mode, with extra environment and test
@@ -186,9 +238,9 @@ func startHelper(t *testing.T, mode string, env []string, flags ...string) *help
 	case <-time.After(60 * time.Second):
 		t.Fatalf("helper %s did not get ready:\n%s", mode, h.out.String())
 	}
-	if h.Session == "" {
-		<-h.done
-		t.Fatalf("helper %s printed no session:\n%s", mode, h.out.String())
+	if !h.sawReady {
+		<-h.exited
+		t.Fatalf("helper %s ended before it was ready (%v):\n%s", mode, h.err, h.out.String())
 	}
 	return h
 }
@@ -213,6 +265,7 @@ func (h *helperProc) scan(r io.Reader) {
 			h.Stack.Container.Kind, h.Stack.Network.Kind = Container, Network
 			h.Stack.Volume = Ref{Volume, h.Stack.VolumeName}
 		case "READY":
+			h.sawReady = true
 			readyOnce()
 		}
 	}

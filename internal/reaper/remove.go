@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -107,9 +108,10 @@ func removeOne(ctx context.Context, cli *client.Client, r Ref) error {
 	switch r.Kind {
 	case Container:
 		err = cli.ContainerRemove(ctx, r.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		// "removal already in progress" means someone else is removing it.
 		if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress") {
-			err = nil
+			// Someone else (a test's cleanup, another process's sweep) is removing it:
+			// wait until it is gone, for the networks and volumes come next.
+			err = waitRemoved(ctx, cli, r.ID)
 		}
 	case Network:
 		err = cli.NetworkRemove(ctx, r.ID)
@@ -120,6 +122,22 @@ func removeOne(ctx context.Context, cli *client.Client, r Ref) error {
 		return nil
 	}
 	return err
+}
+
+// waitRemoved waits until container id no longer exists.
+func waitRemoved(ctx context.Context, cli *client.Client, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	waitC, errC := cli.ContainerWait(ctx, id, container.WaitConditionRemoved)
+	select {
+	case <-waitC:
+		return nil
+	case err := <-errC:
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("wait for removal by another: %w", err)
+	}
 }
 
 // removeSession removes every resource of session that is not kept and returns what

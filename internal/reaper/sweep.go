@@ -3,6 +3,8 @@ package reaper
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -61,6 +63,7 @@ func Sweep(ctx context.Context, e *engine.Engine) ([]Ref, error) {
 		}
 	}
 	unmark(stale)
+	removeOldLogs()
 	if err := removeResources(ctx, e.Client, doomed); err != nil {
 		return refs, fmt.Errorf("sweep: %w", err)
 	}
@@ -84,4 +87,25 @@ func OwnerGone(labels map[string]string) bool {
 		return false
 	}
 	return processGone(pid, labels[engine.LabelStart])
+}
+
+// logMaxAge is how long a watchdog's log (kept only when its cleanup failed) stays.
+const logMaxAge = 7 * 24 * time.Hour
+
+// removeOldLogs deletes watchdog logs older than logMaxAge.
+func removeOldLogs() {
+	d, err := CacheDir()
+	if err != nil {
+		return
+	}
+	dir := filepath.Join(d, "reaper", "log")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > logMaxAge {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }

@@ -25,8 +25,9 @@ func TestWatchdogRemovesSessionWhenTestProcessEnds(t *testing.T) {
 		{name: "pass", mode: "pass", wantOut: "--- PASS: TestHelperProcess"},
 		{name: "fatal", mode: "fatal", wantErr: "exit status 1", wantOut: "helper fails on purpose"},
 		{name: "panic", mode: "panic", wantErr: "exit status 2", wantOut: "panic: helper panics on purpose"},
-		{name: "timeout", mode: "hang", flags: []string{"-test.timeout=4s"},
-			wantErr: "exit status 2", wantOut: "panic: test timed out after 4s"},
+		// Long enough to create the resources first on a loaded engine.
+		{name: "timeout", mode: "hang", flags: []string{"-test.timeout=15s"},
+			wantErr: "exit status 2", wantOut: "panic: test timed out after 15s"},
 		{name: "sigkill", mode: "hang", wantErr: "signal: killed",
 			end: func(t *testing.T, h *helperProc) { require.NoError(t, h.cmd.Process.Kill()) }},
 		{name: "sigint to process group", mode: "hang", wantErr: "signal: interrupt",
@@ -37,6 +38,7 @@ func TestWatchdogRemovesSessionWhenTestProcessEnds(t *testing.T) {
 			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			h := startHelper(t, c.mode, nil, c.flags...)
 			t.Cleanup(func() { removeLabelled(t, e, sessionFilter(h.Session)) })
 			require.Contains(t, h.out.String(), "FDCHECK=ok")
@@ -53,8 +55,8 @@ func TestWatchdogRemovesSessionWhenTestProcessEnds(t *testing.T) {
 				require.ErrorContains(t, err, c.wantErr, out)
 			}
 			require.Contains(t, out, c.wantOut)
-			waitGone(t, e, sessionFilter(h.Session), 5*time.Second)
-			waitProcessGone(t, h.Watchdog, 5*time.Second)
+			waitCleaned(t, e, sessionFilter(h.Session), h.Watchdog)
+			waitProcessGone(t, h.Watchdog, time.Minute)
 		})
 	}
 }
@@ -65,7 +67,7 @@ func TestEnsureReturnsFailureAndRetries(t *testing.T) {
 	err, out := h.wait(t)
 	require.NoError(t, err, out)
 	require.Contains(t, out, "READY")
-	waitProcessGone(t, h.Watchdog, 5*time.Second)
+	waitProcessGone(t, h.Watchdog, time.Minute)
 }
 
 func TestEnsureStartsOneWatchdogAndRestartsIt(t *testing.T) {
