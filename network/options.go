@@ -1,0 +1,121 @@
+package network
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/containertest/containertest/internal/engine"
+)
+
+// An Option configures a network made by New or Create.
+type Option func(*config)
+
+type config struct {
+	driver               string
+	internal, attachable bool
+	subnet               netip.Prefix
+	labels               map[string]string
+	driverOpts           map[string]string
+	// err is the first malformed option; Create reports it.
+	err error
+}
+
+func (c *config) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// Internal makes a network without a route out: containers on it reach each other but
+// nothing beyond it, and nothing outside reaches them except through published ports
+// of their other networks.
+func Internal() Option {
+	return func(c *config) { c.internal = true }
+}
+
+// Attachable lets standalone containers join a swarm-scoped (overlay) network. It has
+// no effect on a bridge network.
+func Attachable() Option {
+	return func(c *config) { c.attachable = true }
+}
+
+// Subnet gives the network an explicit subnet in CIDR notation, such as "10.10.0.0/24"
+// or "fd00:10::/64" (which also enables IPv6). Create fails with ErrInvalidOption when
+// cidr is malformed, has host bits set, or leaves no room for containers, and with
+// the engine's error, naming the other network, when it overlaps an existing one.
+// Without Subnet the engine picks one (and this package when the engine's pools are used up).
+func Subnet(cidr string) Option {
+	return func(c *config) {
+		p, err := parseSubnet(cidr)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		c.subnet = p
+	}
+}
+
+func parseSubnet(cidr string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(strings.TrimSpace(cidr))
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%w: subnet %q is not in CIDR notation such as 10.10.0.0/24: %v", ErrInvalidOption, cidr, err)
+	}
+	if p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%w: subnet %q is an IPv4-mapped IPv6 prefix; write it as IPv4", ErrInvalidOption, cidr)
+	}
+	if m := p.Masked(); m != p {
+		return netip.Prefix{}, fmt.Errorf("%w: subnet %q has host bits set; did you mean %s?", ErrInvalidOption, cidr, m)
+	}
+	// A network needs a gateway and at least one container address besides the
+	// network (and, for IPv4, broadcast) address.
+	if maxBits := p.Addr().BitLen() - 2; p.Bits() > maxBits {
+		return netip.Prefix{}, fmt.Errorf("%w: subnet %q leaves no room for containers: use /%d or shorter", ErrInvalidOption, cidr, maxBits)
+	}
+	return p, nil
+}
+
+// Label adds a label to the network. The framework's own labels (prefix
+// "org.containertest.") are always present and cannot be set.
+func Label(key, value string) Option {
+	return func(c *config) {
+		if key == "" {
+			c.fail(fmt.Errorf("%w: empty label key", ErrInvalidOption))
+			return
+		}
+		if strings.HasPrefix(key, engine.LabelPrefix) {
+			c.fail(fmt.Errorf("%w: label %q: the prefix %q is reserved for the framework", ErrInvalidOption, key, engine.LabelPrefix))
+			return
+		}
+		if c.labels == nil {
+			c.labels = map[string]string{}
+		}
+		c.labels[key] = value
+	}
+}
+
+// Driver chooses the network driver; the default is "bridge".
+func Driver(name string) Option {
+	return func(c *config) {
+		if strings.TrimSpace(name) == "" {
+			c.fail(fmt.Errorf("%w: empty driver name", ErrInvalidOption))
+			return
+		}
+		c.driver = name
+	}
+}
+
+// DriverOpt passes a driver-specific option, such as
+// "com.docker.network.bridge.enable_icc"="false" for the bridge driver.
+func DriverOpt(key, value string) Option {
+	return func(c *config) {
+		if key == "" {
+			c.fail(fmt.Errorf("%w: empty driver option key", ErrInvalidOption))
+			return
+		}
+		if c.driverOpts == nil {
+			c.driverOpts = map[string]string{}
+		}
+		c.driverOpts[key] = value
+	}
+}
