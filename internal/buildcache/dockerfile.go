@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -305,12 +304,10 @@ func newDockerfileError(err error, n *parser.Node) error {
 // platformArgs returns BuildKit's automatic platform args for platform
 // (empty: the engine default, linux on this machine's architecture).
 func platformArgs(platform string) (*envList, error) {
-	build := platforms.Normalize(platforms.DefaultSpec())
-	build.OS = "linux"
-	if runtime.GOOS != "linux" {
-		build.OSVersion = ""
-		build.OSFeatures = nil
-	}
+	// The engine runs Linux containers on this machine's architecture.
+	build := platforms.DefaultSpec()
+	build.OS, build.OSVersion, build.OSFeatures = "linux", "", nil
+	build = platforms.Normalize(build)
 	tp := build
 	if platform != "" {
 		p, err := platforms.Parse(platform)

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/containerd/platforms"
 )
 
 // keyVersion starts the hashed encoding; change it whenever the encoding or
@@ -133,7 +135,7 @@ func Key(ctx context.Context, in Input, baseImageIDs map[string]string, memo *Me
 	e.tag(tagTarget)
 	e.str(in.Target)
 	e.tag(tagPlatform)
-	e.str(in.Platform)
+	e.str(normalizePlatform(in.Platform))
 	for _, ref := range refs {
 		e.tag(tagBaseImage)
 		e.str(ref)
@@ -144,6 +146,20 @@ func Key(ctx context.Context, in Input, baseImageIDs map[string]string, memo *Me
 		return "", fmt.Errorf("compute build key: %w", err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// normalizePlatform returns the canonical form of a platform
+// ("linux/x86_64" and "linux/amd64" are the same), or p itself if it does
+// not parse (ParseDockerfile has rejected it before).
+func normalizePlatform(p string) string {
+	if p == "" {
+		return ""
+	}
+	spec, err := platforms.Parse(p)
+	if err != nil {
+		return p
+	}
+	return platforms.FormatAll(platforms.Normalize(spec))
 }
 
 // collect lists the context paths of r that are sent to the engine, sorted
@@ -227,8 +243,8 @@ feed:
 	return context.Cause(ctx)
 }
 
-// hashFile reads e and sets its hash; if the file did not change while it
-// was read, the hash goes to memo.
+// hashFile reads e and sets its hash; if the file did not change since the
+// walk stat'ed it, the hash goes to memo.
 func hashFile(ctx context.Context, e *entry, buf []byte, memo *Memo) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -239,38 +255,59 @@ func hashFile(ctx context.Context, e *entry, buf []byte, memo *Memo) error {
 		return fmt.Errorf("hash %s: %w", e.path, err)
 	}
 	defer f.Close()
-	before, err := f.Stat()
+	h := sha256.New()
+	// Read the size the walk saw, then compare the stat data: if they are
+	// unchanged the file has no more bytes, and the read that would
+	// report EOF is saved.
+	if err := hashRead(ctx, h, f, buf, e.size); err != nil {
+		return fmt.Errorf("hash %s: %w", e.path, err)
+	}
+	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("hash %s: %w", e.path, err)
 	}
-	h := sha256.New()
-	for {
+	if st := statOf(fi); st != e.st {
+		// The file changed since the walk: hash what it holds now, and
+		// do not remember a hash that may match no stat data.
+		if err := hashRead(ctx, h, f, buf, -1); err != nil {
+			return fmt.Errorf("hash %s: %w", e.path, err)
+		}
+		if fi, err = f.Stat(); err != nil {
+			return fmt.Errorf("hash %s: %w", e.path, err)
+		}
+		copy(e.sum[:], h.Sum(nil))
+		e.mode, e.size, e.st = fi.Mode(), fi.Size(), statOf(fi)
+		return nil
+	}
+	copy(e.sum[:], h.Sum(nil))
+	if memo != nil {
+		memo.store(e.path, e.st, hashedAt, e.sum)
+	}
+	return nil
+}
+
+// hashRead copies limit bytes of r (all, if limit < 0) into h, stopping
+// early at EOF.
+func hashRead(ctx context.Context, h io.Writer, r io.Reader, buf []byte, limit int64) error {
+	for limit != 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n, err := f.Read(buf)
-		h.Write(buf[:n])
+		b := buf
+		if limit > 0 && int64(len(b)) > limit {
+			b = b[:limit]
+		}
+		n, err := r.Read(b)
+		h.Write(b[:n])
+		if limit > 0 {
+			limit -= int64(n)
+		}
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("hash %s: %w", e.path, err)
+			return err
 		}
-	}
-	after, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("hash %s: %w", e.path, err)
-	}
-	copy(e.sum[:], h.Sum(nil))
-	st := statOf(after)
-	if st != e.st || statOf(before) != st {
-		// The file changed since the walk: describe what was read, and
-		// do not remember a hash that may not match any stat data.
-		e.mode, e.size, e.st = after.Mode(), after.Size(), st
-		return nil
-	}
-	if memo != nil {
-		memo.store(e.path, st, hashedAt, e.sum)
 	}
 	return nil
 }

@@ -110,6 +110,10 @@ func TestKeyStable(t *testing.T) {
 	fixDirModes(t, other)
 	assert.Equal(t, k1, key(t, Input{ContextDir: other}))
 
+	// The same platform spelled differently is the same build.
+	assert.Equal(t, key(t, Input{ContextDir: dir, Platform: "linux/amd64"}), key(t, Input{ContextDir: dir, Platform: "linux/x86_64"}))
+	assert.NotEqual(t, key(t, Input{ContextDir: dir, Platform: "linux/amd64"}), key(t, Input{ContextDir: dir, Platform: "linux/arm64"}))
+
 	// A symlink to the context is the same context.
 	link := filepath.Join(t.TempDir(), "link")
 	require.NoError(t, os.Symlink(dir, link))
@@ -591,4 +595,32 @@ func TestMemoConcurrentSaves(t *testing.T) {
 func encodeMemoChecksum(body []byte) []byte {
 	sum := sha256.Sum256(body)
 	return append(body, sum[:]...)
+}
+
+func TestKeyFileChangedWhileHashing(t *testing.T) {
+	noRacyMargin(t)
+	dir := newContext(t, map[string]string{"grow.txt": "short"})
+	p := filepath.Join(dir, "grow.txt")
+	orig := openForHash
+	t.Cleanup(func() { openForHash = orig })
+	openForHash = func(name string) (*os.File, error) {
+		f, err := orig(name)
+		if name == p {
+			// Another process appends after the walk stat'ed the file.
+			require.NoError(t, os.WriteFile(p, []byte("short, then much longer"), 0o644))
+		}
+		return f, err
+	}
+	memo := LoadMemo(filepath.Join(t.TempDir(), "memo"))
+	got, err := Key(context.Background(), Input{ContextDir: dir}, baseIDs, memo)
+	require.NoError(t, err)
+	openForHash = orig
+
+	// The key describes the file as it was read, completely.
+	assert.Equal(t, key(t, Input{ContextDir: dir}), got)
+	// And its hash was not remembered against stat data it may not match.
+	memo.mu.Lock()
+	_, ok := memo.entries[p]
+	memo.mu.Unlock()
+	assert.False(t, ok)
 }
