@@ -1,3 +1,5 @@
+//go:build linux
+
 package reaper_test
 
 import (
@@ -33,6 +35,10 @@ func TestHelperProcess(t *testing.T) {
 		require.False(t, reaper.Ready())
 		require.Zero(t, reaper.WatchdogPID(), "a failed Ensure started a watchdog")
 		t.Setenv(reaper.EnvKeep, "")
+		t.Setenv(reaper.EnvReaper, "maybe")
+		require.ErrorContains(t, reaper.Ensure(ctx), "CONTAINERTEST_REAPER")
+		require.Zero(t, reaper.WatchdogPID())
+		t.Setenv(reaper.EnvReaper, "on")
 	}
 
 	require.NoError(t, reaper.Ensure(ctx))

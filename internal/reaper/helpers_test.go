@@ -1,3 +1,7 @@
+//go:build linux
+
+// The tests look at processes through procfs, so they run on Linux only.
+
 package reaper
 
 import (

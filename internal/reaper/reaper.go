@@ -33,8 +33,8 @@
 package reaper
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -171,15 +171,8 @@ var procNS = sync.OnceValue(func() string {
 	if err != nil {
 		return ""
 	}
-	return string(trimSpace(boot)) + "/" + ns
+	return string(bytes.TrimSpace(boot)) + "/" + ns
 })
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
 
 // CacheDir returns the directory for the framework's files: CONTAINERTEST_CACHE_DIR,
 // or os.UserCacheDir()/containertest.
@@ -206,5 +199,3 @@ func reaperDir(sub string) (string, error) {
 	}
 	return d, nil
 }
-
-var errNotPipe = errors.New("inherited file is not a pipe")

@@ -8,7 +8,7 @@ import (
 )
 
 // A watchdog is the parent's handle on a running watchdog process.
-type watchdog struct{}
+type watchdog struct{ pid int }
 
 func (w *watchdog) close() {}
 

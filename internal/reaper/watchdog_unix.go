@@ -115,8 +115,9 @@ func runWatchdog(session string) int {
 	signal.Ignore(syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU)
 
 	pipe := os.NewFile(watchdogFD, "watchdog-pipe")
+	// Anything else on fd 3 means it was not started by startWatchdog: do nothing.
 	if st, err := pipe.Stat(); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
-		logger.Printf("read parent pipe: %v", errors.Join(errNotPipe, err))
+		logger.Printf("read parent pipe: fd %d is not a pipe (%v)", watchdogFD, err)
 		return 2
 	}
 	// Block until the parent exits: every write end is then closed.
