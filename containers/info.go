@@ -201,12 +201,12 @@ func shortID(id string) string {
 }
 
 // beforeRemove runs at the end of the test, before removal: it logs a diagnosis when
-// the test failed and says whether the container is kept for debugging.
+// the test failed. Keeping for debugging (CONTAINERTEST_KEEP) is decided by the scope.
 func (c *Container) beforeRemove(ctx context.Context, failed bool) (keep bool) {
 	if failed && c.t != nil {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		c.t.Logf("containers: test failed; %s", c.diagnosis(dctx))
 		cancel()
 	}
-	return keepContainer(ctx, c, failed)
+	return false
 }

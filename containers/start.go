@@ -18,6 +18,7 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/reaper"
 	"github.com/containertest/containertest/internal/scope"
 	"github.com/containertest/containertest/wait"
 )
@@ -73,7 +74,7 @@ func (s Spec) start(ctx context.Context, t testing.TB) (_ *Container, err error)
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureReaper(ctx); err != nil {
+	if err := reaper.Ensure(ctx); err != nil {
 		return nil, err
 	}
 	image := s.image
@@ -101,6 +102,7 @@ func (s Spec) start(ctx context.Context, t testing.TB) (_ *Container, err error)
 		c.t = t
 		c.removeNow = scope.Add(t, scope.Resource{
 			Kind:         scope.Container,
+			ID:           id,
 			Name:         "container " + name,
 			Remove:       c.remove,
 			BeforeRemove: c.beforeRemove,
@@ -168,12 +170,9 @@ func (c *Container) waitReady(ctx context.Context) error {
 
 // engineConfig translates the spec into the engine's configuration.
 func (s Spec) engineConfig(eng *engine.Engine, image string, t testing.TB) (*container.Config, *container.HostConfig, *dnetwork.NetworkingConfig, error) {
-	labels := engine.WithLabels(s.labels)
+	labels := reaper.WithLabels(s.labels)
 	if t != nil {
 		labels[engine.LabelTest] = t.Name()
-	}
-	for k, v := range reaperLabels() {
-		labels[k] = v
 	}
 	cfg := &container.Config{
 		Image:      image,
