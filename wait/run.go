@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// DefaultTimeout is the startup deadline used when neither the context, the strategy nor
-// the spec sets one: CONTAINERTEST_START_TIMEOUT (a Go duration such as "90s") or 60 s.
+// DefaultTimeout is the startup deadline used when neither the context nor the spec sets
+// one: CONTAINERTEST_START_TIMEOUT (a Go duration such as "90s") or 60 s.
 func DefaultTimeout() time.Duration {
 	if v := os.Getenv("CONTAINERTEST_START_TIMEOUT"); v != "" {
 		if d, err := time.ParseDuration(v); err == nil && d > 0 {
@@ -20,64 +20,88 @@ func DefaultTimeout() time.Duration {
 	return 60 * time.Second
 }
 
-// errDied is the cancel cause used when the container exits during a wait.
-var errDied = errors.New("container exited")
-
-// Ready waits until s reports t ready, within timeout (DefaultTimeout when zero) unless
-// ctx has an earlier deadline. When the container dies while s waits, and s does not
-// wait for an exit, Ready returns at once with the exit code, the OOM flag and the last
-// log lines. Every failure wraps ErrNotReady.
+// Ready waits until s reports t ready. The deadline is ctx's when it has one (a context
+// deadline always wins), otherwise timeout, otherwise DefaultTimeout. A strategy's own
+// Timeout applies within that.
+//
+// When the container exits while s waits, and s does not wait for an exit (ForExit, or
+// a combination holding it), Ready returns at once, woken by t.StatusChanged, with the
+// exit code and OOM flag; the error then wraps ErrExited. Every error wraps ErrNotReady
+// and ends with the container's last log lines.
 func Ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) error {
 	if s == nil {
 		return nil
 	}
-	if timeout <= 0 {
-		timeout = DefaultTimeout()
+	if _, ok := ctx.Deadline(); !ok {
+		if timeout <= 0 {
+			timeout = DefaultTimeout()
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
-	defer cancelTimeout()
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-
-	if !ExpectsExit(s) {
-		go func() {
-			for {
-				ch := t.StatusChanged()
-				if t.Status().Exited {
-					cancel(errDied)
-					return
-				}
-				select {
-				case <-ch:
-				case <-wctx.Done():
-					return
-				}
-			}
-		}()
+	expectsExit := ExpectsExit(s)
+	wctx := ctx
+	if !expectsExit {
+		var stop func()
+		wctx, stop = watchExit(ctx, t)
+		defer stop()
 	}
 
 	err := s.WaitUntilReady(wctx, t)
 	if err == nil {
 		return nil
 	}
-	if errors.Is(context.Cause(wctx), errDied) {
-		st := t.Status()
-		oom := ""
-		if st.OOMKilled {
-			oom = " (out of memory)"
+	if !expectsExit {
+		if st := t.Status(); st.Exited || errors.Is(context.Cause(wctx), ErrExited) {
+			err = &exitedError{strategy: describe(s), name: t.Name(), status: st}
 		}
-		return fmt.Errorf("%w: %s: container %s exited with code %d%s while waiting%s",
-			ErrNotReady, describe(s), t.Name(), st.ExitCode, oom, lastLines(t))
 	}
-	if errors.Is(err, ErrNotReady) {
-		return fmt.Errorf("%w%s", err, lastLines(t))
+	if _, ok := s.(selfDescribing); !ok {
+		if name := describe(s); !strings.HasPrefix(err.Error(), name) {
+			err = fmt.Errorf("%s: %w", name, err)
+		}
 	}
-	return fmt.Errorf("%w: %s: %w%s", ErrNotReady, describe(s), err, lastLines(t))
+	return &readyError{err: err, tail: lastLines(ctx, t)}
 }
 
+// watchExit returns a context that is cancelled, with cause ErrExited, as soon as t's
+// status says its process exited. stop releases the watch.
+func watchExit(ctx context.Context, t Target) (wctx context.Context, stop func()) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		for {
+			ch := t.StatusChanged()
+			if t.Status().Exited {
+				cancel(ErrExited)
+				return
+			}
+			select {
+			case <-ch:
+			case <-wctx.Done():
+				return
+			}
+		}
+	}()
+	return wctx, func() { cancel(nil) }
+}
+
+// readyError is what Ready returns: the strategy's error, marked ErrNotReady, with the
+// container's last log lines.
+type readyError struct {
+	err  error
+	tail string
+}
+
+func (e *readyError) Error() string {
+	return ErrNotReady.Error() + ": " + e.err.Error() + e.tail
+}
+
+func (e *readyError) Unwrap() []error { return []error{ErrNotReady, e.err} }
+
 // lastLines formats the container's last log lines for an error message.
-func lastLines(t Target) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+func lastLines(ctx context.Context, t Target) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	s, err := t.LogTail(ctx, 20)
 	if err != nil || strings.TrimSpace(s) == "" {
@@ -86,12 +110,17 @@ func lastLines(t Target) string {
 	return "\nlast log lines:\n\t" + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n\t")
 }
 
+// describe names a strategy for a message.
 func describe(s Strategy) string {
 	if d, ok := s.(fmt.Stringer); ok {
 		return d.String()
 	}
 	return fmt.Sprintf("%T", s)
 }
+
+// selfDescribing is implemented by the strategies of this package, whose errors name
+// what failed themselves; Ready names other strategies in their errors.
+type selfDescribing interface{ selfDescribing() }
 
 // exitWaiter is implemented by strategies that are satisfied by the container's exit.
 type exitWaiter interface{ expectsExit() bool }

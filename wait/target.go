@@ -10,6 +10,10 @@ import (
 // a strategy timed out, or the container died while a strategy waited.
 var ErrNotReady = errors.New("container not ready")
 
+// ErrExited is wrapped, beside ErrNotReady, when a wait ended because the container's
+// process exited: it died while a strategy waited, or ForExit saw another exit code.
+var ErrExited = errors.New("container exited")
+
 // A Strategy decides when a container is ready.
 type Strategy interface {
 	// WaitUntilReady blocks until the target is ready, ctx is done, or the strategy
@@ -64,4 +68,12 @@ type Status struct {
 	HasHealthCheck bool
 	// Health is "", "starting", "healthy" or "unhealthy".
 	Health string
+}
+
+// A PortLister is a Target that knows which container ports it publishes. It is
+// optional: ForHTTP without a Port uses the first port a PortLister lists.
+type PortLister interface {
+	// ExposedPorts lists the published container ports ("8080/tcp") in the order the
+	// spec exposed them.
+	ExposedPorts() []string
 }

@@ -1,0 +1,193 @@
+package wait
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+)
+
+// Backoff between probes: the first retry comes after firstDelay, each later one after
+// half as long again as the one before, up to the strategy's cap. Probes are cheap (a
+// local dial, a small HTTP request), so the first ones come quickly: a container that
+// becomes ready a few milliseconds after it started is seen a few milliseconds later.
+const (
+	firstDelay = 2 * time.Millisecond
+	// probeCap caps the delay between dials and HTTP requests.
+	probeCap = 50 * time.Millisecond
+	// execCap caps the delay between readiness commands, which cost the engine more.
+	execCap = 200 * time.Millisecond
+	// funcCap caps the delay between calls of a ForFunc function.
+	funcCap = 100 * time.Millisecond
+)
+
+// backoff yields growing delays between probes.
+type backoff struct{ next, max time.Duration }
+
+func newBackoff(max time.Duration) *backoff { return &backoff{next: firstDelay, max: max} }
+
+// sleep waits for the next delay or until ctx is done, and reports whether the delay
+// passed.
+func (b *backoff) sleep(ctx context.Context) bool {
+	t := time.NewTimer(b.next)
+	defer t.Stop()
+	b.next = min(b.next*3/2, b.max)
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// withTimeout applies a strategy's own timeout, if any, to ctx.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
+// over reports whether ctx is done or its deadline has passed. The socket deadline a
+// dial takes from ctx can fire a moment before ctx reports itself done; what such a
+// probe saw ("i/o timeout") says less than the probe before it.
+func over(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
+// timeoutError says that a strategy gave up because its context ended, and what it
+// saw last. It wraps ErrNotReady and the context's cause (context.DeadlineExceeded
+// for a timeout).
+type timeoutError struct {
+	strategy string
+	elapsed  time.Duration
+	last     string
+	cause    error
+}
+
+func (e *timeoutError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.strategy)
+	if errors.Is(e.cause, context.DeadlineExceeded) {
+		fmt.Fprintf(&b, ": timed out after %s", roundDuration(e.elapsed))
+	} else {
+		fmt.Fprintf(&b, ": gave up after %s (%v)", roundDuration(e.elapsed), e.cause)
+	}
+	if e.last != "" {
+		b.WriteString(": ")
+		b.WriteString(e.last)
+	}
+	return b.String()
+}
+
+func (e *timeoutError) Unwrap() []error { return []error{ErrNotReady, e.cause} }
+
+// notReady builds the error a strategy returns when ctx ended before the target was
+// ready.
+func notReady(ctx context.Context, s fmt.Stringer, start time.Time, last string) error {
+	cause := context.Cause(ctx)
+	if cause == nil {
+		cause = context.Canceled
+	}
+	return &timeoutError{strategy: s.String(), elapsed: time.Since(start), last: last, cause: cause}
+}
+
+// exitedError says that the container exited while a strategy waited for something
+// else, or exited with a code other than the one ForExit wants. It wraps ErrNotReady
+// and ErrExited.
+type exitedError struct {
+	strategy string
+	name     string // container name; may be empty
+	status   Status
+	want     int  // the exit code wanted, when wantExit
+	wantExit bool // ForExit: the exit was expected, its code was not
+	detail   string
+}
+
+func (e *exitedError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.strategy)
+	b.WriteString(": container ")
+	if e.name != "" {
+		b.WriteString(e.name + " ")
+	}
+	fmt.Fprintf(&b, "exited with code %d", e.status.ExitCode)
+	if e.status.OOMKilled {
+		b.WriteString(" (out of memory)")
+	}
+	if e.wantExit {
+		fmt.Fprintf(&b, ", want %d", e.want)
+	} else {
+		b.WriteString(" while waiting")
+	}
+	if e.detail != "" {
+		b.WriteString(" (" + e.detail + ")")
+	}
+	return b.String()
+}
+
+func (e *exitedError) Unwrap() []error { return []error{ErrNotReady, ErrExited} }
+
+// roundDuration rounds d for a message: milliseconds below a second, tenths above.
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(100 * time.Millisecond)
+}
+
+// closedAtOnce describes a connection that was accepted and closed without an answer.
+const closedAtOnce = "connection closed at once (nothing listening behind the published port)"
+
+// describeErr says briefly what a failed dial or request ran into: "connection refused"
+// rather than the whole chain of dial, address and syscall.
+func describeErr(err error) string {
+	var errno syscall.Errno
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		strings.Contains(err.Error(), "server closed idle connection"):
+		return closedAtOnce
+	case errors.As(err, &errno):
+		return errno.Error()
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return "no answer in time"
+	}
+	return err.Error()
+}
+
+// oneLine shortens probe output for a message: whitespace collapsed, at most max bytes,
+// keeping the end (where the reason usually is).
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		i := len(s) - max
+		for i < len(s) && !utf8.RuneStart(s[i]) {
+			i++
+		}
+		s = "…" + s[i:]
+	}
+	return s
+}
+
+func (*PortStrategy) selfDescribing()   {}
+func (*LogStrategy) selfDescribing()    {}
+func (*HTTPStrategy) selfDescribing()   {}
+func (*HealthStrategy) selfDescribing() {}
+func (*ExecStrategy) selfDescribing()   {}
+func (*ExitStrategy) selfDescribing()   {}
+func (*FuncStrategy) selfDescribing()   {}
+func (*AllStrategy) selfDescribing()    {}
+func (*AnyStrategy) selfDescribing()    {}
