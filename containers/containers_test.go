@@ -436,6 +436,11 @@ func (f *fakeT) Errorf(format string, args ...any) {
 	f.failed, f.msg = true, fmt.Sprintf(format, args...)
 	f.mu.Unlock()
 }
+func (f *fakeT) Skipf(format string, args ...any) {
+	f.Fatalf("skipped: "+format, args...)
+}
+func (f *fakeT) Fatal(args ...any)        { f.Fatalf("%s", fmt.Sprint(args...)) }
+func (f *fakeT) FailNow()                 { f.Fatalf("FailNow") }
 func (f *fakeT) Failed() bool             { f.mu.Lock(); defer f.mu.Unlock(); return f.failed }
 func (f *fakeT) Cleanup(fn func())        { f.mu.Lock(); f.cleanups = append(f.cleanups, fn); f.mu.Unlock() }
 func (f *fakeT) Logf(string, ...any)      {}

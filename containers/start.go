@@ -113,7 +113,9 @@ func (s Spec) start(ctx context.Context, t testing.TB) (_ *Container, err error)
 			// Run: nobody else will remove it.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
-			_ = c.remove(rctx)
+			if rerr := c.remove(rctx); rerr != nil {
+				err = fmt.Errorf("%w (and removing the container: %v)", err, rerr)
+			}
 		}
 	}()
 
