@@ -53,8 +53,9 @@ func TestMain(m *testing.M) {
 	// testcontainers-go starts its reaper (Ryuk) from an image it must pull: there is no
 	// registry here, so out of the box every start fails. And this machine has a stray
 	// /.dockerenv, from which testcontainers-go concludes it runs inside a container and
-	// uses the default bridge's gateway instead of the loopback address for mapped
-	// ports. Both are set here, before testcontainers-go reads its configuration once.
+	// uses a gateway address instead of the loopback address for mapped ports (see
+	// TestFindingHostGuess). Both are set here, before testcontainers-go reads its
+	// configuration, which it does once.
 	setDefaultEnv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	setDefaultEnv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
 	// Its progress lines would interleave with the benchmark output.
@@ -63,6 +64,10 @@ func TestMain(m *testing.M) {
 	sweep()
 	os.Exit(code)
 }
+
+// cleanups run at the end of TestMain, with the engine client, to remove what the
+// benchmarks made once per process (images, context directories).
+var cleanups []func(ctx context.Context, cli *client.Client)
 
 func setDefaultEnv(k, v string) {
 	if _, ok := os.LookupEnv(k); !ok {
@@ -78,6 +83,11 @@ func sweep() {
 	if err != nil {
 		return
 	}
+	defer func() {
+		for _, f := range cleanups {
+			f(ctx, e.Client)
+		}
+	}()
 	list, err := e.Client.ContainerList(ctx, container.ListOptions{
 		All:     true,
 		Filters: filters.NewArgs(filters.Arg("label", labelSession+"="+session)),

@@ -1,0 +1,593 @@
+// Command benchreport turns the output of the benchmarks in internal/bench into
+// BENCHMARKS.md and an SVG bar chart of the ratios. scripts/bench.sh runs it:
+//
+//	go run ./cmd/benchreport -in results.txt -md BENCHMARKS.md -svg docs/bench-chart.svg \
+//		-notes notes.md -benchstat benchstat.txt
+//
+// The input is Go benchmark format: "key: value" configuration lines (engine, go, cpus,
+// load, ...) and result lines whose metrics are "<implementation>-ms" medians, as the
+// benchmarks report them (one line per -count round). Every figure in the report is
+// the median over the rounds with the min–max beside it; a ratio is the ratio of the
+// two medians, with the min–max of the per-round ratios beside it.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	in := flag.String("in", "", "benchmark output to read (default stdin)")
+	md := flag.String("md", "BENCHMARKS.md", "markdown report to write")
+	svg := flag.String("svg", "docs/bench-chart.svg", "SVG chart to write")
+	notes := flag.String("notes", "", "markdown to append to the report (hand-written analysis)")
+	bstat := flag.String("benchstat", "", "benchstat output to include (optional)")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("benchreport: ")
+
+	r := io.Reader(os.Stdin)
+	if *in != "" {
+		f, err := os.Open(*in)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		r = f
+	}
+	res, err := parse(r)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if len(res.benches) == 0 {
+		log.Fatal("no benchmark results in the input")
+	}
+	rows := chartRows(res)
+	svgRel := *svg
+	if rel, err := filepath.Rel(filepath.Dir(*md), *svg); err == nil {
+		svgRel = filepath.ToSlash(rel)
+	}
+	var extra []section
+	if *bstat != "" {
+		b, err := os.ReadFile(*bstat)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if s := strings.TrimSpace(string(b)); s != "" {
+			extra = append(extra, section{"benchstat", "The same results as benchstat summarises them (median and 95% confidence interval per metric; `-ms` metrics are milliseconds, `a/b` metrics are per-round ratios).\n\n```text\n" + s + "\n```\n"})
+		}
+	}
+	if *notes != "" {
+		b, err := os.ReadFile(*notes)
+		if err != nil {
+			log.Fatal(err)
+		}
+		extra = append(extra, section{"", strings.TrimSpace(string(b)) + "\n"})
+	}
+	if err := os.WriteFile(*md, []byte(markdown(res, rows, svgRel, extra)), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(*svg), 0o755); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*svg, []byte(chart(rows)), 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// results is everything read from the benchmark output.
+type results struct {
+	config  map[string]string // first value of each configuration key
+	loads   map[string][]string
+	order   []string // benchmark names in order of appearance
+	benches map[string]*bench
+}
+
+// A bench is one benchmark's rounds.
+type bench struct {
+	name   string
+	rounds []map[string]float64 // metric unit -> value, one map per result line
+	loads  []string             // machine load noted before the benchmark ran
+}
+
+var procSuffix = regexp.MustCompile(`-\d+$`)
+
+// parse reads Go benchmark format.
+func parse(r io.Reader) (*results, error) {
+	res := &results{config: map[string]string{}, loads: map[string][]string{}, benches: map[string]*bench{}}
+	var load string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if k, v, ok := configLine(line); ok {
+			if k == "load" {
+				load = v
+				continue
+			}
+			if _, seen := res.config[k]; !seen {
+				res.config[k] = v
+			}
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || len(f)%2 != 0 {
+			continue
+		}
+		if _, err := strconv.Atoi(f[1]); err != nil {
+			continue
+		}
+		name := strings.TrimPrefix(procSuffix.ReplaceAllString(f[0], ""), "Benchmark")
+		m := map[string]float64{}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				return nil, fmt.Errorf("parse %q: %w", line, err)
+			}
+			m[f[i+1]] = v
+		}
+		b := res.benches[name]
+		if b == nil {
+			b = &bench{name: name}
+			res.benches[name] = b
+			res.order = append(res.order, name)
+		}
+		b.rounds = append(b.rounds, m)
+		if load != "" && !slices.Contains(b.loads, load) {
+			b.loads = append(b.loads, load)
+		}
+	}
+	return res, sc.Err()
+}
+
+var configRE = regexp.MustCompile(`^([a-z][A-Za-z0-9_-]*): (.*)$`)
+
+// configLine recognises a "key: value" configuration line of the benchmark format.
+func configLine(line string) (k, v string, ok bool) {
+	m := configRE.FindStringSubmatch(line)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], strings.TrimSpace(m[2]), true
+}
+
+// values returns the unit's value in every round that has it.
+func (b *bench) values(unit string) []float64 {
+	var vs []float64
+	for _, r := range b.rounds {
+		if v, ok := r[unit]; ok {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+// impls returns the implementation names that have a "-ms" metric, in a fixed order.
+func (b *bench) impls() []string {
+	seen := map[string]bool{}
+	for _, r := range b.rounds {
+		for u := range r {
+			if n, ok := strings.CutSuffix(u, "-ms"); ok {
+				seen[n] = true
+			}
+		}
+	}
+	var names []string
+	for n := range seen {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, c string) int {
+		if d := implRank(a) - implRank(c); d != 0 {
+			return d
+		}
+		return strings.Compare(a, c)
+	})
+	return names
+}
+
+// implRank orders ours, raw, testcontainers-go, then anything else.
+func implRank(n string) int {
+	switch {
+	case strings.HasPrefix(n, "ours"):
+		return 0
+	case strings.HasPrefix(n, "raw"):
+		return 1
+	case strings.HasPrefix(n, "tc"):
+		return 2
+	}
+	return 3
+}
+
+// stat is a median with its range.
+type stat struct {
+	med, min, max float64
+	n             int
+}
+
+func summarize(vs []float64) stat {
+	if len(vs) == 0 {
+		return stat{med: math.NaN(), min: math.NaN(), max: math.NaN()}
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	n := len(s)
+	med := s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	return stat{med: med, min: s[0], max: s[n-1], n: n}
+}
+
+// ratio compares implementation a with b: the ratio of their medians, and the range
+// of the per-round ratios.
+type ratio struct {
+	a, b          string
+	value         float64
+	lo, hi        float64
+	aStat, bStat  stat
+	perRoundCount int
+}
+
+func (bn *bench) ratio(a, b string) (ratio, bool) {
+	as, bs := summarize(bn.values(a+"-ms")), summarize(bn.values(b+"-ms"))
+	if as.n == 0 || bs.n == 0 || bs.med <= 0 {
+		return ratio{}, false
+	}
+	var per []float64
+	for _, r := range bn.rounds {
+		x, ok1 := r[a+"-ms"]
+		y, ok2 := r[b+"-ms"]
+		if ok1 && ok2 && y > 0 {
+			per = append(per, x/y)
+		}
+	}
+	ps := summarize(per)
+	return ratio{a: a, b: b, value: as.med / bs.med, lo: ps.min, hi: ps.max, aStat: as, bStat: bs, perRoundCount: ps.n}, true
+}
+
+// A figure names a benchmark for readers.
+type figure struct {
+	bench, title, what string
+}
+
+var figures = []figure{
+	{"Start", "Start to ready", "A busybox httpd (port 8080 published on 127.0.0.1, random host port) from the first call until it is ready; teardown not measured. Ours: `Image(...).Cmd(...).Expose(...).WaitFor(wait.ForPort(...)).Run`. Raw: ContainerCreate, ContainerStart, ContainerInspect, then an HTTP request every millisecond until one is answered. testcontainers-go: `GenericContainer` with `wait.ForListeningPort`."},
+	{"Teardown", "Teardown of a process that ignores SIGTERM", "`sh -c 'trap \"\" TERM; while true; do sleep 1; done'`, started unmeasured. Ours: `Terminate`. Raw: ContainerRemove with Force and RemoveVolumes. testcontainers-go: `Terminate` (stop with its default grace period, then remove)."},
+	{"BuildStart", "Repeated start of a Dockerfile-built image", "An unchanged build context whose Dockerfile has a `RUN sleep 3` step, started again and again until ready; teardown not measured. Ours: `Build(dir)...Run`. Raw: ImageBuild once before, then create, start, inspect, HTTP probe. testcontainers-go: `FromDockerfile` (its Terminate removes the built image, so it builds every time)."},
+	{"WaitLatency", "Wait latency", "From the moment the process inside starts listening or logs its line (taken by the process itself, a static Go binary in a FROM scratch image that becomes ready after a random 200–500 ms) until the start call returns. Negative: the strategy reported ready before the process was."},
+	{"Parallel", "10 containers in parallel", "Ten busybox httpds started at once, each waited for on its port, until the last is ready; teardown not measured. Ours: `RunAll` (`StartAll` without a test; it starts at most `MaxParallelStarts`, 8, at once); ours-goroutines: 10 goroutines calling `Run`. Raw: errgroup of 10 × (create, start, inspect, HTTP probe). testcontainers-go: `ParallelContainers` with 10 workers."},
+	{"BuildKey", "Build cache key, 10,000 files / 100 MB", "Ours only: `internal/buildcache` key of a 10,000-file, 100 MB context, as `Build` computes it in a new test process (load the stat memo file, compute the key, save the memo). Cold: no memo yet (every file read and hashed; the files are in the page cache). Warm: the memo of an earlier run. Warm-inproc: the memo already loaded (a second `Build` of the context in one process). Walk: `filepath.WalkDir` with an lstat per entry and nothing else, the floor for any key that notices changed files by their stat data."},
+}
+
+// A target is a goal from the issues, checked against one run.
+type target struct {
+	bench, label, goal string
+	check              func(b *bench) (measured string, met bool, ok bool)
+}
+
+func ratioTarget(bn, a, b string, max float64) func(*bench) (string, bool, bool) {
+	return func(x *bench) (string, bool, bool) {
+		r, ok := x.ratio(a, b)
+		if !ok {
+			return "", false, false
+		}
+		return fmt.Sprintf("%.3fx (rounds %.2f–%.2f)", r.value, r.lo, r.hi), r.value <= max, true
+	}
+}
+
+func msTarget(impl string, max float64) func(*bench) (string, bool, bool) {
+	return func(x *bench) (string, bool, bool) {
+		s := summarize(x.values(impl + "-ms"))
+		if s.n == 0 {
+			return "", false, false
+		}
+		return fmt.Sprintf("%s ms (%s–%s)", num(s.med), num(s.min), num(s.max)), s.med < max, true
+	}
+}
+
+var targets = []target{
+	{"Start", "start to ready, ours/raw", "≤ 1.05x", ratioTarget("Start", "ours", "raw", 1.05)},
+	{"Start", "start: reported ready before the server answered (ours)", "never", earlyTarget("ours")},
+	{"Teardown", "teardown of a SIGTERM-ignoring process, ours/raw", "≤ 1.10x", ratioTarget("Teardown", "ours", "raw", 1.10)},
+	{"BuildStart", "cached rebuild + start, testcontainers-go/ours", "≥ 10x", func(x *bench) (string, bool, bool) {
+		r, ok := x.ratio("tc", "ours")
+		if !ok {
+			return "", false, false
+		}
+		return fmt.Sprintf("%.1fx (rounds %.1f–%.1f)", r.value, r.lo, r.hi), r.value >= 10, true
+	}},
+	{"BuildStart", "cached rebuild + start, ours − raw start", "≤ 20 ms", func(x *bench) (string, bool, bool) {
+		o, r := summarize(x.values("ours-ms")), summarize(x.values("raw-ms"))
+		if o.n == 0 || r.n == 0 {
+			return "", false, false
+		}
+		d := o.med - r.med
+		return fmt.Sprintf("%+.1f ms", d), d <= 20, true
+	}},
+	{"WaitLatency", "wait latency, ForPort (ours)", "0 ≤ median < 10 ms", func(x *bench) (string, bool, bool) {
+		m, met, ok := msTarget("ours-port", 10)(x)
+		s := summarize(x.values("ours-port-ms"))
+		return m, met && s.med >= 0, ok
+	}},
+	{"WaitLatency", "wait latency, ForLog (ours)", "0 ≤ median < 10 ms", func(x *bench) (string, bool, bool) {
+		m, met, ok := msTarget("ours-log", 10)(x)
+		s := summarize(x.values("ours-log-ms"))
+		return m, met && s.med >= 0, ok
+	}},
+	{"Parallel", "10 in parallel, ours/raw", "≤ 1.10x", ratioTarget("Parallel", "ours", "raw", 1.10)},
+	{"BuildKey", "build cache key, warm", "< 30 ms", msTarget("warm", 30)},
+	{"BuildKey", "build cache key, warm ÷ bare walk (for reference)", "–", func(x *bench) (string, bool, bool) {
+		r, ok := x.ratio("warm", "walk")
+		if !ok {
+			return "", false, false
+		}
+		return fmt.Sprintf("%.2fx (rounds %.2f–%.2f)", r.value, r.lo, r.hi), true, true
+	}},
+}
+
+func earlyTarget(impl string) func(*bench) (string, bool, bool) {
+	return func(x *bench) (string, bool, bool) {
+		vs := x.values(impl + "-early")
+		if len(vs) == 0 {
+			return "", false, false
+		}
+		var sum float64
+		for _, v := range vs {
+			sum += v
+		}
+		frac := sum / float64(len(vs))
+		return fmt.Sprintf("%.0f%% of starts", 100*frac), frac == 0, true
+	}
+}
+
+// num formats a millisecond figure with sensible precision.
+func num(v float64) string {
+	switch a := math.Abs(v); {
+	case math.IsNaN(v):
+		return "–"
+	case a >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}
+
+type section struct{ title, body string }
+
+func markdown(res *results, rows []chartRow, svgRel string, extra []section) string {
+	var w strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
+	p("# Benchmarks\n\n")
+	p("Generated by `scripts/bench.sh` on %s from one run of the benchmarks in `internal/bench` (a module of its own, so that testcontainers-go never reaches the library's users). Do not edit by hand: the analysis at the end comes from `internal/bench/notes.md`.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	p("Every figure is measured within one `go test -bench` run in which the implementations take turns (interleaved, in rotating order), so that a ratio compares them under the same machine load. A figure is the median over the rounds, with the min–max beside it; a ratio is the ratio of the two medians, with the min–max of the per-round ratios.\n\n")
+
+	p("## Environment\n\n| | |\n|---|---|\n")
+	for _, k := range []string{"engine", "storage", "go", "cpu", "cpus", "goos", "goarch", "testcontainers-go", "started", "load-start", "load-end", "count"} {
+		if v, ok := res.config[k]; ok {
+			p("| %s | %s |\n", k, v)
+		}
+	}
+	p("\n")
+
+	p("## Against the targets\n\n| figure | target | measured | met |\n|---|---|---|---|\n")
+	for _, t := range targets {
+		b := res.benches[t.bench]
+		if b == nil {
+			p("| %s | %s | not measured | – |\n", t.label, t.goal)
+			continue
+		}
+		m, met, ok := t.check(b)
+		if !ok {
+			p("| %s | %s | not measured | – |\n", t.label, t.goal)
+			continue
+		}
+		p("| %s | %s | %s | %s |\n", t.label, t.goal, m, yesNo(met))
+	}
+	p("\n![Ratios of ours to the raw Docker API and to testcontainers-go](%s)\n\n", svgRel)
+
+	p("## Figures\n\n")
+	for _, f := range figures {
+		b := res.benches[f.bench]
+		p("### %s\n\n%s\n\n", f.title, f.what)
+		if b == nil {
+			p("Not measured in this run.\n\n")
+			continue
+		}
+		if len(b.loads) > 0 {
+			p("Load average (1, 5, 15 min) when it started: %s.\n\n", strings.Join(b.loads, "; "))
+		}
+		p("| implementation | median ms | min–max ms | rounds |\n|---|---:|---:|---:|\n")
+		for _, n := range b.impls() {
+			s := summarize(b.values(n + "-ms"))
+			p("| %s | %s | %s–%s | %d |\n", implName(n), num(s.med), num(s.min), num(s.max), s.n)
+		}
+		p("\n")
+		var rs []ratio
+		for _, pair := range [][2]string{{"ours", "raw"}, {"ours", "tc"}, {"ours-port", "tc-port"}, {"ours-log", "tc-log"}} {
+			if r, ok := b.ratio(pair[0], pair[1]); ok && r.aStat.med > 0 {
+				rs = append(rs, r)
+			}
+		}
+		if len(rs) > 0 {
+			p("| ratio | of medians | per-round min–max |\n|---|---:|---:|\n")
+			for _, r := range rs {
+				p("| %s / %s | %.3f | %.3f–%.3f |\n", r.a, r.b, r.value, r.lo, r.hi)
+			}
+			p("\n")
+		}
+		for _, n := range b.impls() {
+			if vs := b.values(n + "-early"); len(vs) > 0 {
+				var sum float64
+				for _, v := range vs {
+					sum += v
+				}
+				p("%s reported ready before the server answered in %.0f%% of starts.\n\n", implName(n), 100*sum/float64(len(vs)))
+			}
+		}
+	}
+	for _, s := range extra {
+		if s.title != "" {
+			p("## %s\n\n", s.title)
+		}
+		p("%s\n", s.body)
+	}
+	return w.String()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "**no**"
+}
+
+// implName spells out an implementation's short name.
+func implName(n string) string {
+	r := strings.NewReplacer("tc", "testcontainers-go", "raw", "raw Docker API")
+	if n == "ours" || n == "raw" || n == "tc" || strings.HasPrefix(n, "ours-") || strings.HasPrefix(n, "tc-") {
+		return r.Replace(n)
+	}
+	return n
+}
+
+// A chartRow is one bar: a ratio of ours to another implementation.
+type chartRow struct {
+	label  string
+	value  float64
+	lo, hi float64
+	vsTC   bool
+	target float64 // 0: none
+}
+
+func chartRows(res *results) []chartRow {
+	var rows []chartRow
+	add := func(bn, label, a, b string, vsTC bool, tgt float64) {
+		x := res.benches[bn]
+		if x == nil {
+			return
+		}
+		r, ok := x.ratio(a, b)
+		if !ok || r.value <= 0 || r.lo <= 0 {
+			return
+		}
+		rows = append(rows, chartRow{label: label, value: r.value, lo: r.lo, hi: r.hi, vsTC: vsTC, target: tgt})
+	}
+	add("Start", "start to ready", "ours", "raw", false, 1.05)
+	add("Start", "start to ready", "ours", "tc", true, 0)
+	add("Teardown", "teardown, SIGTERM ignored", "ours", "raw", false, 1.10)
+	add("Teardown", "teardown, SIGTERM ignored", "ours", "tc", true, 0)
+	add("BuildStart", "cached rebuild + start", "ours", "raw", false, 0)
+	add("BuildStart", "cached rebuild + start", "ours", "tc", true, 0.10)
+	add("Parallel", "10 in parallel", "ours", "raw", false, 1.10)
+	add("Parallel", "10 in parallel", "ours", "tc", true, 0)
+	add("WaitLatency", "wait latency, log", "ours-log", "tc-log", true, 0)
+	add("WaitLatency", "wait latency, port", "ours-port", "tc-port", true, 0)
+	return rows
+}
+
+// chart draws the ratios as horizontal bars on a log scale around 1 (left of 1: ours
+// is faster), with each round's range as a whisker and targets as red ticks.
+func chart(rows []chartRow) string {
+	const (
+		left, right = 330.0, 70.0
+		top         = 56.0
+		rowH        = 30.0
+		width       = 980.0
+	)
+	lo, hi := 1.0, 1.0
+	for _, r := range rows {
+		lo = min(lo, r.value, r.lo)
+		hi = max(hi, r.value, r.hi)
+		if r.target > 0 {
+			lo, hi = min(lo, r.target), max(hi, r.target)
+		}
+	}
+	lo = math.Pow(10, math.Floor(math.Log10(lo)+1e-9))
+	hi = math.Pow(10, math.Ceil(math.Log10(hi)-1e-9))
+	if hi/lo < 10 {
+		hi = lo * 10
+	}
+	plotW := width - left - right
+	x := func(v float64) float64 {
+		return left + plotW*(math.Log10(v)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))
+	}
+	height := top + rowH*float64(max(len(rows), 1)) + 60
+	var w strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
+	p(`<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="13">`+"\n", width, height, width, height)
+	p(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")
+	p(`<text x="%.0f" y="22" font-size="16" font-weight="bold">containertest: time of ours ÷ time of the other (log scale; left of 1 = ours faster)</text>`+"\n", 10.0)
+	p(`<rect x="%.0f" y="32" width="12" height="12" fill="#3b6fb6"/><text x="%.0f" y="43">vs raw Docker API</text>`+"\n", left, left+18)
+	p(`<rect x="%.0f" y="32" width="12" height="12" fill="#e08a2c"/><text x="%.0f" y="43">vs testcontainers-go</text>`+"\n", left+160, left+178)
+	p(`<line x1="%.0f" y1="36" x2="%.0f" y2="46" stroke="#c00" stroke-width="3"/><text x="%.0f" y="43">target</text>`+"\n", left+340, left+340, left+348)
+	bottom := top + rowH*float64(len(rows))
+	for d := lo; d <= hi*1.0001; d *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			v := d * m
+			if v > hi*1.0001 {
+				break
+			}
+			stroke := "#ddd"
+			if m == 1 {
+				stroke = "#bbb"
+			}
+			p(`<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="%s"/>`+"\n", x(v), top-4, x(v), bottom, stroke)
+			p(`<text x="%.1f" y="%.0f" text-anchor="middle" fill="#555">%sx</text>`+"\n", x(v), bottom+16, trimFloat(v))
+		}
+	}
+	p(`<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#000" stroke-width="1.5"/>`+"\n", x(1), top-6, x(1), bottom+2)
+	for i, r := range rows {
+		y := top + rowH*float64(i)
+		color, who := "#3b6fb6", "raw"
+		if r.vsTC {
+			color, who = "#e08a2c", "testcontainers-go"
+		}
+		p(`<text x="%.0f" y="%.0f" text-anchor="end">%s <tspan fill="#777">vs %s</tspan></text>`+"\n", left-8, y+rowH/2+4, esc(r.label), who)
+		x0, x1 := x(1), x(r.value)
+		if x1 < x0 {
+			x0, x1 = x1, x0
+		}
+		p(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`+"\n", x0, y+6, math.Max(x1-x0, 1), rowH-12, color)
+		p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333"/>`+"\n", x(r.lo), y+rowH/2, x(r.hi), y+rowH/2)
+		if r.target > 0 {
+			p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#c00" stroke-width="3"/>`+"\n", x(r.target), y+2, x(r.target), y+rowH-2)
+		}
+		if r.value < 1 {
+			p(`<text x="%.1f" y="%.0f" text-anchor="end">%s</text>`+"\n", math.Min(x(r.value), x(r.lo))-6, y+rowH/2+4, ratioLabel(r.value))
+		} else {
+			p(`<text x="%.1f" y="%.0f">%s</text>`+"\n", math.Max(x(r.value), x(r.hi))+6, y+rowH/2+4, ratioLabel(r.value))
+		}
+	}
+	p(`<text x="%.0f" y="%.0f" fill="#555" font-size="11">Bars: ratio of medians; whiskers: min–max of the per-round ratios. Generated by internal/bench/cmd/benchreport.</text>`+"\n", left, bottom+40)
+	p("</svg>\n")
+	return w.String()
+}
+
+// ratioLabel formats a ratio with two significant digits at least.
+func ratioLabel(v float64) string {
+	if v < 0.1 {
+		return fmt.Sprintf("%.3fx", v)
+	}
+	return fmt.Sprintf("%.2fx", v)
+}
+
+func trimFloat(v float64) string {
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+func esc(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Runs the side-by-side benchmarks in internal/bench (containertest, the raw Docker API
+# and testcontainers-go, interleaved within each benchmark) and writes BENCHMARKS.md and
+# docs/bench-chart.svg from one run.
+#
+# Usage: scripts/bench.sh [benchmark-name-regexp]     (default: all of them)
+#
+# Environment:
+#   BENCH_QUICK=1      a smoke run: 2 rounds per benchmark, report written to a
+#                      temporary directory instead of the repository
+#   BENCH_OUT=dir      also keep the raw results (results.txt, benchstat.txt, notes.md)
+#                      in dir, and with BENCH_QUICK the report and chart too
+#   BENCH_NO_BENCHSTAT=1  skip benchstat (it is fetched with `go run` on first use)
+#
+# A full run takes about 15 minutes on an idle 2-core machine; most of it is
+# testcontainers-go waiting 10 s per teardown and rebuilding an image per start. Run it
+# when the machine is quiet: the load average is recorded before every benchmark, and
+# although each figure is a ratio taken within one run, a busy engine adds noise.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$PWD
+filter=${1:-.}
+
+# benchstat, pinned so that a run is reproducible.
+benchstat_pkg=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+
+# Rounds (-count) per benchmark; each round runs every implementation once. Chosen so
+# that medians are stable while the run stays under about 15 minutes.
+declare -A rounds=(
+	[Start]=20
+	[Teardown]=6
+	[WaitLatency]=16
+	[Parallel]=8
+	[BuildStart]=8
+	[BuildKey]=10
+)
+order=(Start Teardown WaitLatency Parallel BuildStart BuildKey)
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+results=$work/results.txt
+
+md=$root/BENCHMARKS.md
+svg=$root/docs/bench-chart.svg
+if [[ ${BENCH_QUICK:-} == 1 ]]; then
+	for k in "${!rounds[@]}"; do rounds[$k]=2; done
+	md=$work/BENCHMARKS.md
+	svg=$work/docs/bench-chart.svg
+fi
+
+load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime | sed 's/.*load average[s]*: //'; }
+
+cd "$root/internal/bench"
+echo "bench: compiling the benchmarks" >&2
+go test -c -o "$work/bench.test" .
+export CONTAINERTEST_REQUIRE_DOCKER=1
+
+{
+	BENCH_PRINT_ENV=1 "$work/bench.test" -test.run '^TestEnvironment$' | grep -E '^[a-z-]+: '
+	echo "testcontainers-go: $(go list -m -f '{{.Version}}' github.com/testcontainers/testcontainers-go)"
+	echo "started: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "load-start: $(load)"
+	echo "count: rounds per benchmark: $(for b in "${order[@]}"; do printf '%s %s, ' "$b" "${rounds[$b]}"; done | sed 's/, $//')"
+} >"$results"
+
+echo "bench: findings" >&2
+"$work/bench.test" -test.run '^TestFinding' -test.v | grep 'finding:' | sed 's/^ *[a-z_]*\.go:[0-9]*: //' >"$work/findings.txt" || true
+cat "$work/findings.txt" >&2
+
+for b in "${order[@]}"; do
+	if ! [[ $b =~ $filter ]]; then
+		continue
+	fi
+	echo "bench: $b (${rounds[$b]} rounds; load $(load))" >&2
+	echo "load: $(load)" >>"$results"
+	"$work/bench.test" -test.run '^$' -test.bench "^Benchmark$b\$" -test.benchtime 1x \
+		-test.count "${rounds[$b]}" -test.timeout 60m | tee -a "$results" | grep -E '^Benchmark|FAIL|panic' >&2 || {
+		echo "bench: $b failed; its output:" >&2
+		tail -n 30 "$results" >&2
+		exit 1
+	}
+done
+echo "load-end: $(load)" >>"$results"
+
+stat=$work/benchstat.txt
+: >"$stat"
+if [[ ${BENCH_NO_BENCHSTAT:-} != 1 ]]; then
+	# Configuration lines that change between benchmarks would split benchstat's tables.
+	grep -vE '^(load|started|load-start|load-end|count): ' "$results" >"$work/this-run"
+	(cd "$work" && go run "$benchstat_pkg" this-run >"$stat" 2>/dev/null) || {
+		echo "bench: benchstat unavailable; the report goes without it" >&2
+		: >"$stat"
+	}
+fi
+
+notes=$work/notes.md
+{
+	echo "## Findings about testcontainers-go on this machine"
+	echo
+	echo "Recorded by the tests in \`internal/bench/findings_test.go\` in this run:"
+	echo
+	sed 's/^finding: /- /' "$work/findings.txt"
+	echo
+	cat "$root/internal/bench/notes.md"
+} >"$notes"
+
+mkdir -p "$(dirname "$svg")"
+go run ./cmd/benchreport -in "$results" -md "$md" -svg "$svg" -notes "$notes" -benchstat "$stat"
+if [[ -n ${BENCH_OUT:-} ]]; then
+	mkdir -p "$BENCH_OUT"
+	cp "$results" "$stat" "$notes" "$BENCH_OUT"/
+	if [[ ${BENCH_QUICK:-} == 1 ]]; then
+		cp "$md" "$svg" "$BENCH_OUT"/
+	fi
+fi
+echo "bench: wrote $md and $svg" >&2
