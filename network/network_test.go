@@ -84,6 +84,9 @@ func TestManyNetworksAtOnce(t *testing.T) {
 	var mu sync.Mutex
 	nets := map[string]*network.Network{}
 	subnets := map[netip.Prefix]string{}
+	// Creating networks is what is tested; the containers that use them are bounded
+	// so that -parallel 60 does not start 60 containers at once on a small machine.
+	containersAtOnce := make(chan struct{}, 8)
 	removeAll := func() []error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -132,6 +135,8 @@ func TestManyNetworksAtOnce(t *testing.T) {
 				subnets[subnet] = net.Name()
 				mu.Unlock()
 
+				containersAtOnce <- struct{}{}
+				defer func() { <-containersAtOnce }()
 				out, code := box{
 					net:     net.Name(),
 					aliases: []string{"me"},
