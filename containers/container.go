@@ -531,6 +531,12 @@ func (c *Container) Connect(ctx context.Context, net *network.Network, aliases .
 	if net == nil {
 		return c.wrap("connect", errors.New("nil network"))
 	}
+	if net.Removed() {
+		return fmt.Errorf("connect container %s to network %s: %w", c.name, net.Name(), network.ErrRemoved)
+	}
+	if len(aliases) > 0 && isDefaultNetwork(net.Name()) {
+		return fmt.Errorf("connect container %s to network %s: aliases work only on user-defined networks", c.name, net.Name())
+	}
 	if err := c.eng.Client.NetworkConnect(ctx, net.ID(), c.id, &dnetwork.EndpointSettings{Aliases: aliases}); err != nil {
 		return fmt.Errorf("connect container %s to network %s: %w", c.name, net.Name(), err)
 	}

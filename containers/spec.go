@@ -317,6 +317,9 @@ func (s Spec) On(net *network.Network, aliases ...string) Spec {
 	if net == nil {
 		return s.fail(errors.New("on: nil network"))
 	}
+	if len(aliases) > 0 && isDefaultNetwork(net.Name()) {
+		return s.fail(fmt.Errorf("on %s: aliases work only on user-defined networks (create one with network.New)", net.Name()))
+	}
 	for _, a := range aliases {
 		if !validName(a) {
 			return s.fail(fmt.Errorf("on %s: invalid alias %q", net.Name(), a))
@@ -444,3 +447,9 @@ func (s Spec) Modify(f func(*container.Config, *container.HostConfig)) Spec {
 
 // Name returns the name set with Named, or "".
 func (s Spec) Name() string { return s.name }
+
+// isDefaultNetwork reports whether name is one of the engine's predefined networks, on
+// which network-scoped aliases do not work.
+func isDefaultNetwork(name string) bool {
+	return name == "bridge" || name == "host" || name == "none"
+}

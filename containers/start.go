@@ -20,6 +20,8 @@ import (
 	"github.com/containertest/containertest/internal/engine"
 	"github.com/containertest/containertest/internal/reaper"
 	"github.com/containertest/containertest/internal/scope"
+	"github.com/containertest/containertest/network"
+	"github.com/containertest/containertest/volume"
 	"github.com/containertest/containertest/wait"
 )
 
@@ -232,6 +234,10 @@ func (s Spec) engineConfig(eng *engine.Engine, image string, t testing.TB) (*con
 	for _, m := range s.mounts {
 		switch m.kind {
 		case mountVolume:
+			if m.vol.Removed() {
+				// The engine would silently create an empty, unlabelled volume of that name.
+				return nil, nil, nil, fmt.Errorf("mount volume %s at %s: %w", m.vol.Name(), m.target, volume.ErrRemoved)
+			}
 			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: m.vol.Name(), Target: m.target})
 		case mountBind:
 			src, err := absHostPath(m.source)
@@ -245,6 +251,11 @@ func (s Spec) engineConfig(eng *engine.Engine, image string, t testing.TB) (*con
 				mm.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: m.size}
 			}
 			hc.Mounts = append(hc.Mounts, mm)
+		}
+	}
+	for _, na := range s.networks {
+		if na.net.Removed() {
+			return nil, nil, nil, fmt.Errorf("join network %s: %w", na.net.Name(), network.ErrRemoved)
 		}
 	}
 	var nc *dnetwork.NetworkingConfig

@@ -155,10 +155,6 @@ func TestVolumeRemoveInUse(t *testing.T) {
 // TestVolumeMountRemoved mounts a volume that was removed: the engine would quietly
 // create an empty, unlabelled volume of that name, so Start must refuse.
 func TestVolumeMountRemoved(t *testing.T) {
-	// TODO(lead): enable once Start refuses a removed volume, e.g. in engineConfig:
-	//	if m.vol.Removed() { return fmt.Errorf("mount volume %s: %w", m.vol.Name(), volume.ErrRemoved) }
-	// Today the engine silently creates an empty, unlabelled volume of that name.
-	t.Skip("containers: Start does not refuse a removed volume yet")
 	ctx := t.Context()
 	vol := volume.New(t)
 	require.NoError(t, vol.Remove(ctx))
