@@ -139,21 +139,25 @@ var (
 	// buildsRun counts the builds this process sent to the engine (for tests).
 	buildsRun atomic.Int64
 
-	memoOnce sync.Once
-	memo     *buildcache.Memo
+	// memos holds the stat memo of each context directory, by memo file path (which
+	// names both the cache dir and the context), loaded once per process.
+	memos sync.Map // string -> *buildcache.Memo
 )
 
-func sharedMemo() *buildcache.Memo {
-	memoOnce.Do(func() {
-		dir, err := buildcache.CacheDir()
-		if err != nil {
-			return
-		}
-		if p, err := buildcache.MemoPath(dir); err == nil {
-			memo = buildcache.LoadMemo(p)
-		}
-	})
-	return memo
+// contextMemo returns the stat memo of the build context dir, or nil if it has none
+// (the memo only saves re-reading files: without it every file is hashed). Each
+// context has its own memo file, so processes building other contexts do not
+// overwrite it, and a change of CONTAINERTEST_CACHE_DIR is honoured.
+func contextMemo(dir string) *buildcache.Memo {
+	p, err := buildcache.MemoPath(dir)
+	if err != nil {
+		return nil
+	}
+	if m, ok := memos.Load(p); ok {
+		return m.(*buildcache.Memo)
+	}
+	m, _ := memos.LoadOrStore(p, buildcache.LoadMemo(p))
+	return m.(*buildcache.Memo)
 }
 
 var tagUnsafe = regexp.MustCompile(`[^a-z0-9._-]+`)
@@ -186,7 +190,7 @@ func (b *buildSpec) image(ctx context.Context, eng *engine.Engine, t testing.TB)
 		}
 		ids[ref] = id
 	}
-	m := sharedMemo()
+	m := contextMemo(b.contextDir)
 	key, err := buildcache.Key(ctx, in, ids, m)
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w", b.contextDir, err)
@@ -295,6 +299,10 @@ func (b *buildSpec) run(ctx context.Context, eng *engine.Engine, t testing.TB, i
 	return readBuildOutput(resp.Body, b.contextDir, t)
 }
 
+// ansiEscape matches the terminal colour codes that the engine puts around the
+// standard error of a build step; they are noise in a log or an error message.
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
+
 // readBuildOutput follows the engine's JSON build stream: each step goes to the test
 // log as it happens, the whole output is kept for the error.
 func readBuildOutput(r io.Reader, dir string, t testing.TB) error {
@@ -316,8 +324,9 @@ func readBuildOutput(r io.Reader, dir string, t testing.TB) error {
 			return fmt.Errorf("build %s: read build output: %w", dir, err)
 		}
 		if msg.Stream != "" {
-			out.WriteString(msg.Stream)
-			for _, line := range strings.Split(msg.Stream, "\n") {
+			stream := ansiEscape.ReplaceAllString(msg.Stream, "")
+			out.WriteString(stream)
+			for _, line := range strings.Split(stream, "\n") {
 				if after, ok := strings.CutPrefix(line, "Step "); ok {
 					// "Step 3/7 : RUN make" -> "step 3/7: RUN make"
 					n, instr, _ := strings.Cut(after, " : ")
