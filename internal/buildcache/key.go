@@ -171,19 +171,19 @@ func collect(ctx context.Context, r *resolved) ([]*entry, error) {
 	}
 	entries := make([]*entry, 0, len(walked))
 	for _, w := range walked {
-		fi := w.fi
-		e := &entry{rel: filepath.ToSlash(w.rel), path: w.path, mode: fi.Mode()}
+		mode := w.st.Mode()
+		e := &entry{rel: filepath.ToSlash(w.rel), path: w.path, mode: mode}
 		switch {
-		case fi.IsDir():
-		case fi.Mode().IsRegular():
-			e.size = fi.Size()
-			e.st = statOf(fi)
-		case fi.Mode()&fs.ModeSymlink != 0:
+		case mode.IsDir():
+		case mode.IsRegular():
+			e.size = w.st.size
+			e.st = w.st.fileStat
+		case mode&fs.ModeSymlink != 0:
 			if e.link, err = os.Readlink(w.path); err != nil {
 				return nil, fmt.Errorf("read symlink %s: %w", w.path, err)
 			}
-		case fi.Mode()&(fs.ModeNamedPipe|fs.ModeDevice|fs.ModeCharDevice) != 0:
-			_, _, _, e.rdev = sysStat(fi)
+		case mode&(fs.ModeNamedPipe|fs.ModeDevice|fs.ModeCharDevice) != 0:
+			e.rdev = w.st.rdev
 		default:
 			// Sockets and other irregular files cannot be archived; the
 			// tar writer skips them too.

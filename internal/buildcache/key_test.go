@@ -2,9 +2,10 @@ package buildcache
 
 import (
 	"context"
-	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sort"
@@ -593,8 +594,7 @@ func TestMemoConcurrentSaves(t *testing.T) {
 
 // encodeMemoChecksum appends the checksum decodeMemo expects to body.
 func encodeMemoChecksum(body []byte) []byte {
-	sum := sha256.Sum256(body)
-	return append(body, sum[:]...)
+	return binary.LittleEndian.AppendUint32(body, crc32.Checksum(body, crcTable))
 }
 
 func TestKeyFileChangedWhileHashing(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,7 +18,7 @@ import (
 // memoMagic starts a memo file; the byte after it is the format version.
 const (
 	memoMagic   = "containertest-buildcache-memo\n"
-	memoVersion = 1
+	memoVersion = 2
 )
 
 // racyMargin is how recent a file's mtime or ctime may be, relative to the
@@ -49,6 +50,21 @@ func statOf(fi fs.FileInfo) fileStat {
 		mode:  uint32(fi.Mode()),
 	}
 }
+
+// pathStat is the lstat data of a context path.
+type pathStat struct {
+	fileStat
+	rdev uint64 // device number of a device file
+}
+
+// pathStatOf extracts a pathStat from fi, an os.Lstat result.
+func pathStatOf(fi fs.FileInfo) pathStat {
+	_, _, _, rdev := sysStat(fi)
+	return pathStat{fileStat: statOf(fi), rdev: rdev}
+}
+
+// Mode returns the file mode.
+func (s pathStat) Mode() fs.FileMode { return fs.FileMode(s.mode) }
 
 // memoEntry is the remembered hash of one file.
 type memoEntry struct {
@@ -215,9 +231,9 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 // encodeMemo serialises entries: magic, version, count, then per entry the
-// path (length-prefixed) and fixed-size fields, then a sha256 of all that.
-// A torn or truncated file (say after a crash before the data reached the
-// disk) fails the checksum and is ignored.
+// path (length-prefixed) and fixed-size fields, then a CRC-32C of all
+// that. A torn or truncated file (say after a crash before the data
+// reached the disk) fails the checksum and is ignored.
 func encodeMemo(entries map[string]*memoEntry) []byte {
 	var b bytes.Buffer
 	b.Grow(len(memoMagic) + 16 + len(entries)*(64+8*7+4+sha256.Size))
@@ -238,10 +254,12 @@ func encodeMemo(entries map[string]*memoEntry) []byte {
 		buf = append(buf, e.sum[:]...)
 		b.Write(buf)
 	}
-	sum := sha256.Sum256(b.Bytes())
-	b.Write(sum[:])
+	b.Write(binary.LittleEndian.AppendUint32(nil, crc32.Checksum(b.Bytes(), crcTable)))
 	return b.Bytes()
 }
+
+// crcTable is the Castagnoli table, which has hardware support.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // errCorruptMemo is returned by decodeMemo for anything but a well-formed
 // memo of this version.
@@ -253,11 +271,11 @@ const memoFixedSize = 8*5 + 4 + 8 + sha256.Size
 // decodeMemo parses what encodeMemo wrote.
 func decodeMemo(data []byte) (map[string]*memoEntry, error) {
 	head := len(memoMagic) + 1
-	if len(data) < head+sha256.Size || string(data[:len(memoMagic)]) != memoMagic || data[len(memoMagic)] != memoVersion {
+	if len(data) < head+crc32.Size || string(data[:len(memoMagic)]) != memoMagic || data[len(memoMagic)] != memoVersion {
 		return nil, errCorruptMemo
 	}
-	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
-	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+	body, sum := data[:len(data)-crc32.Size], data[len(data)-crc32.Size:]
+	if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(sum) {
 		return nil, errCorruptMemo
 	}
 	rest := body[head:]

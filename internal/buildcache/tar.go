@@ -47,7 +47,7 @@ func ContextTar(ctx context.Context, in Input) (*BuildContext, error) {
 		return nil, err
 	}
 	for _, w := range walked {
-		if !w.fi.Mode().IsRegular() {
+		if !w.st.Mode().IsRegular() {
 			continue // symlinks need not resolve; pipes would block
 		}
 		f, err := os.Open(w.path)

@@ -3,7 +3,6 @@ package buildcache
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,9 +15,9 @@ import (
 
 // walkEntry is a path under the context root that is sent to the engine.
 type walkEntry struct {
-	rel  string      // relative to the root, with OS separators
-	path string      // absolute
-	fi   fs.FileInfo // from lstat
+	rel  string // relative to the root, with OS separators
+	path string // absolute
+	st   pathStat
 }
 
 // dirJob is a directory still to be listed.
@@ -38,8 +37,8 @@ type dirJob struct {
 // read, a walk error is returned.
 //
 // Directories are listed in parallel, and each entry is stat'ed relative
-// to its directory (an os.Root), which saves resolving the full path for
-// every file.
+// to its open directory, which saves resolving the full path for every
+// file: a warm key costs about one syscall per path.
 func walkContext(ctx context.Context, root string, excludes []string) ([]walkEntry, error) {
 	pm, err := patternmatcher.New(excludes)
 	if err != nil {
@@ -54,7 +53,7 @@ func walkContext(ctx context.Context, root string, excludes []string) ([]walkEnt
 	}
 	w.cond = sync.NewCond(&w.mu)
 	var wg sync.WaitGroup
-	for range max(runtime.GOMAXPROCS(0), 2) {
+	for range walkWorkers() {
 		wg.Go(w.work)
 	}
 	wg.Wait()
@@ -134,23 +133,18 @@ func (w *walker) list(pm *patternmatcher.PatternMatcher, job dirJob) ([]walkEntr
 	if err := w.ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	// List names through a plain directory handle (no per-entry stat),
-	// and stat only what is sent, through a Root on the same directory:
-	// fstatat on the directory, not a lookup of the full path.
+	// List names (no per-entry stat) and lstat only what is sent,
+	// relative to the open directory: no lookup of the full path.
 	d, err := os.Open(job.abs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("walk build context: %w", err)
 	}
+	defer d.Close()
 	names, err := d.Readdirnames(-1)
-	d.Close()
 	if err != nil {
 		return nil, nil, fmt.Errorf("walk build context: read dir %s: %w", job.abs, err)
 	}
-	r, err := os.OpenRoot(job.abs)
-	if err != nil {
-		return nil, nil, fmt.Errorf("walk build context: %w", err)
-	}
-	defer r.Close()
+	lstat := dirStater(d, job.abs)
 	prefix := job.abs + string(filepath.Separator)
 	if strings.HasSuffix(job.abs, string(filepath.Separator)) {
 		prefix = job.abs // the file system root
@@ -172,15 +166,15 @@ func (w *walker) list(pm *patternmatcher.PatternMatcher, job dirJob) ([]walkEntr
 			continue
 		}
 		abs := prefix + name
-		fi, err := r.Lstat(name)
+		st, err := lstat(name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("walk build context: stat %s: %w", abs, err)
+			return nil, nil, fmt.Errorf("walk build context: %w", err)
 		}
-		if fi.IsDir() {
+		if st.Mode().IsDir() {
 			subdirs = append(subdirs, dirJob{abs: abs, rel: rel, info: info})
 		}
 		if !skip {
-			entries = append(entries, walkEntry{rel: rel, path: abs, fi: fi})
+			entries = append(entries, walkEntry{rel: rel, path: abs, st: st})
 		}
 		// An excluded directory that an exception may reach into is
 		// walked, but its own entry is not sent.
@@ -202,3 +196,6 @@ func (w *walker) mayReinclude(rel string) bool {
 	}
 	return false
 }
+
+// walkWorkers is the number of directories listed at once.
+var walkWorkers = func() int { return max(runtime.GOMAXPROCS(0), 2) }
