@@ -1,12 +1,18 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
 	testcontainers "github.com/testcontainers/testcontainers-go"
 	tcwait "github.com/testcontainers/testcontainers-go/wait"
 
@@ -28,9 +34,11 @@ const (
 // returns a ready container. The process (testdata/latency, a static Go binary in a
 // FROM scratch image) becomes ready after a random 200–500 ms, so that the moment falls
 // at a random phase of any polling. A negative latency means the strategy reported
-// ready before the process was.
+// ready before the process was. Raw-port and raw-log are floors: raw-port polls the
+// container's socket table in /proc every millisecond (exact, local engines only),
+// raw-log follows the log stream.
 func BenchmarkWaitLatency(b *testing.B) {
-	dockerClient(b)
+	cli := dockerClient(b)
 	ref := testimages.GoProgram(b, "testdata/latency")
 	compare(b, false,
 		impl{name: "ours-port", run: func(ctx context.Context) (time.Duration, error) {
@@ -45,7 +53,109 @@ func BenchmarkWaitLatency(b *testing.B) {
 		impl{name: "tc-log", run: func(ctx context.Context) (time.Duration, error) {
 			return tcLatency(ctx, tcRequest(ref, []string{"log"}, "", tcwait.ForLog(readyPrefix)), readyPrefix)
 		}},
+		impl{name: "raw-port", run: func(ctx context.Context) (time.Duration, error) {
+			return rawPortLatency(ctx, cli, ref)
+		}},
+		impl{name: "raw-log", run: func(ctx context.Context) (time.Duration, error) {
+			return rawLogLatency(ctx, cli, ref)
+		}},
 	)
+}
+
+// rawPortLatency is the floor for a port wait: after create, start and inspect, it
+// reads the container's TCP socket table from /proc/<pid>/net every millisecond until
+// the port is in LISTEN state. It needs no network traffic and cannot be fooled by the
+// engine's proxy, but only works for an engine on this machine (and /proc access).
+func rawPortLatency(ctx context.Context, cli *client.Client, ref string) (time.Duration, error) {
+	id, _, err := rawCreateStart(ctx, cli, ref, []string{"port"}, httpPort)
+	if err != nil {
+		return 0, err
+	}
+	defer rawRemove(context.WithoutCancel(ctx), cli, id)
+	info, err := cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("inspect container: %w", err)
+	}
+	pid := info.State.Pid
+	for {
+		ok, err := procListening(pid, 8080)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	done := time.Now()
+	return moment(ctx, listeningPrefix, done, func(ctx context.Context) (string, error) { return rawLogs(ctx, cli, id) })
+}
+
+// procListening reports whether process pid's network namespace has a TCP socket
+// listening on port.
+func procListening(pid, port int) (bool, error) {
+	want := fmt.Sprintf(":%04X ", port)
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
+		if err != nil {
+			return false, fmt.Errorf("read socket table: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local_address rem_address st ...; 0A is LISTEN.
+			fs := strings.Fields(line)
+			if len(fs) > 3 && strings.HasSuffix(fs[1]+" ", want) && fs[3] == "0A" {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// rawLogLatency is the floor for a log wait: after create and start it follows the
+// container's log stream and returns when a chunk holding the line has arrived.
+func rawLogLatency(ctx context.Context, cli *client.Client, ref string) (time.Duration, error) {
+	id, _, err := rawCreateStart(ctx, cli, ref, []string{"log"}, "")
+	if err != nil {
+		return 0, err
+	}
+	defer rawRemove(context.WithoutCancel(ctx), cli, id)
+	rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+	if err != nil {
+		return 0, fmt.Errorf("follow logs: %w", err)
+	}
+	defer rc.Close()
+	var seen []byte
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := rc.Read(buf)
+		seen = append(seen, buf[:n]...)
+		if bytes.Contains(seen, []byte(readyPrefix)) && bytes.IndexByte(seen[bytes.Index(seen, []byte(readyPrefix)):], '\n') >= 0 {
+			break
+		}
+		if err != nil {
+			return 0, fmt.Errorf("follow logs: %w", err)
+		}
+	}
+	done := time.Now()
+	return moment(ctx, readyPrefix, done, func(ctx context.Context) (string, error) { return rawLogs(ctx, cli, id) })
+}
+
+// rawLogs returns a container's stdout and stderr so far.
+func rawLogs(ctx context.Context, cli *client.Client, id string) (string, error) {
+	rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		return "", fmt.Errorf("read logs: %w", err)
+	}
+	defer rc.Close()
+	var out strings.Builder
+	if _, err := stdcopy.StdCopy(&out, &out, rc); err != nil {
+		return "", fmt.Errorf("read logs: %w", err)
+	}
+	return out.String(), nil
 }
 
 func oursLatency(ctx context.Context, spec containers.Spec, prefix string) (time.Duration, error) {

@@ -265,7 +265,7 @@ var figures = []figure{
 	{"Start", "Start to ready", "A busybox httpd (port 8080 published on 127.0.0.1, random host port) from the first call until it is ready; teardown not measured. Ours: `Image(...).Cmd(...).Expose(...).WaitFor(wait.ForPort(...)).Run`. Raw: ContainerCreate, ContainerStart, ContainerInspect, then an HTTP request every millisecond until one is answered. testcontainers-go: `GenericContainer` with `wait.ForListeningPort`."},
 	{"Teardown", "Teardown of a process that ignores SIGTERM", "`sh -c 'trap \"\" TERM; while true; do sleep 1; done'`, started unmeasured. Ours: `Terminate`. Raw: ContainerRemove with Force and RemoveVolumes. testcontainers-go: `Terminate` (stop with its default grace period, then remove)."},
 	{"BuildStart", "Repeated start of a Dockerfile-built image", "An unchanged build context whose Dockerfile has a `RUN sleep 3` step, started again and again until ready; teardown not measured. Ours: `Build(dir)...Run`. Raw: ImageBuild once before, then create, start, inspect, HTTP probe. testcontainers-go: `FromDockerfile` (its Terminate removes the built image, so it builds every time)."},
-	{"WaitLatency", "Wait latency", "From the moment the process inside starts listening or logs its line (taken by the process itself, a static Go binary in a FROM scratch image that becomes ready after a random 200–500 ms) until the start call returns. Negative: the strategy reported ready before the process was."},
+	{"WaitLatency", "Wait latency", "From the moment the process inside starts listening or logs its line (taken by the process itself, a static Go binary in a FROM scratch image that becomes ready after a random 200–500 ms) until the start call returns. Negative: the strategy reported ready before the process was. Ours: `wait.ForPort`, `wait.ForLog`; testcontainers-go: `wait.ForListeningPort`, `wait.ForLog`. The raw rows are floors: raw (port) polls the container's socket table in `/proc/<pid>/net/tcp*` every millisecond (exact, local engines only); raw (log) follows the engine's log stream."},
 	{"Parallel", "10 containers in parallel", "Ten busybox httpds started at once, each waited for on its port, until the last is ready; teardown not measured. Ours: `RunAll` (`StartAll` without a test; it starts at most `MaxParallelStarts`, 8, at once); ours-goroutines: 10 goroutines calling `Run`. Raw: errgroup of 10 × (create, start, inspect, HTTP probe). testcontainers-go: `ParallelContainers` with 10 workers."},
 	{"BuildKey", "Build cache key, 10,000 files / 100 MB", "Ours only: `internal/buildcache` key of a 10,000-file, 100 MB context, as `Build` computes it in a new test process (load the stat memo file, compute the key, save the memo). Cold: no memo yet (every file read and hashed; the files are in the page cache). Warm: the memo of an earlier run. Warm-inproc: the memo already loaded (a second `Build` of the context in one process). Walk: `filepath.WalkDir` with an lstat per entry and nothing else, the floor for any key that notices changed files by their stat data."},
 }
@@ -325,6 +325,8 @@ var targets = []target{
 		s := summarize(x.values("ours-log-ms"))
 		return m, met && s.med >= 0, ok
 	}},
+	{"WaitLatency", "ForPort reported ready before the process listened (ours)", "never", negativeTarget("ours-port")},
+	{"WaitLatency", "ForListeningPort reported ready before the process listened (testcontainers-go)", "never", negativeTarget("tc-port")},
 	{"Parallel", "10 in parallel, ours/raw", "≤ 1.10x", ratioTarget("Parallel", "ours", "raw", 1.10)},
 	{"BuildKey", "build cache key, warm", "< 30 ms", msTarget("warm", 30)},
 	{"BuildKey", "build cache key, warm ÷ bare walk (for reference)", "–", func(x *bench) (string, bool, bool) {
@@ -334,6 +336,24 @@ var targets = []target{
 		}
 		return fmt.Sprintf("%.2fx (rounds %.2f–%.2f)", r.value, r.lo, r.hi), true, true
 	}},
+}
+
+// negativeTarget counts the rounds in which a latency was negative: the strategy
+// reported ready before the process was.
+func negativeTarget(impl string) func(*bench) (string, bool, bool) {
+	return func(x *bench) (string, bool, bool) {
+		vs := x.values(impl + "-ms")
+		if len(vs) == 0 {
+			return "", false, false
+		}
+		neg := 0
+		for _, v := range vs {
+			if v < 0 {
+				neg++
+			}
+		}
+		return fmt.Sprintf("%d of %d waits", neg, len(vs)), neg == 0, true
+	}
 }
 
 func earlyTarget(impl string) func(*bench) (string, bool, bool) {
@@ -416,7 +436,7 @@ func markdown(res *results, rows []chartRow, svgRel string, extra []section) str
 		}
 		p("\n")
 		var rs []ratio
-		for _, pair := range [][2]string{{"ours", "raw"}, {"ours", "tc"}, {"ours-port", "tc-port"}, {"ours-log", "tc-log"}} {
+		for _, pair := range [][2]string{{"ours", "raw"}, {"ours", "tc"}, {"ours-port", "raw-port"}, {"ours-port", "tc-port"}, {"ours-log", "raw-log"}, {"ours-log", "tc-log"}} {
 			if r, ok := b.ratio(pair[0], pair[1]); ok && r.aStat.med > 0 {
 				rs = append(rs, r)
 			}
@@ -454,13 +474,23 @@ func yesNo(b bool) string {
 	return "**no**"
 }
 
-// implName spells out an implementation's short name.
+// implName spells out an implementation's short name: "tc-port" is
+// "testcontainers-go (port)".
 func implName(n string) string {
-	r := strings.NewReplacer("tc", "testcontainers-go", "raw", "raw Docker API")
-	if n == "ours" || n == "raw" || n == "tc" || strings.HasPrefix(n, "ours-") || strings.HasPrefix(n, "tc-") {
-		return r.Replace(n)
+	who, what, _ := strings.Cut(n, "-")
+	switch who {
+	case "ours":
+	case "raw":
+		who = "raw Docker API"
+	case "tc":
+		who = "testcontainers-go"
+	default:
+		return n
 	}
-	return n
+	if what != "" {
+		return who + " (" + what + ")"
+	}
+	return who
 }
 
 // A chartRow is one bar: a ratio of ours to another implementation.
