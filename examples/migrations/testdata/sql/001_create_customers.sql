@@ -1,0 +1,5 @@
+CREATE TABLE customers (
+    id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email text NOT NULL UNIQUE,
+    name  text NOT NULL
+);
