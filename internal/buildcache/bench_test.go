@@ -100,7 +100,7 @@ func BenchmarkKey10kFiles(b *testing.B) {
 		run(b, memoPath)
 		reads := 0
 		orig := openForHash
-		openForHash = func(name string) (*os.File, error) {
+		openForHash = func(name string) (hashSource, error) {
 			reads++
 			return orig(name)
 		}

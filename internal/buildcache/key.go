@@ -40,8 +40,16 @@ const (
 	tagEnd        = 'E'
 )
 
+// hashSource is a file opened for hashing.
+type hashSource interface {
+	io.Reader
+	// stat returns the file's stat data, as the walk reports them.
+	stat() (fileStat, error)
+	Close() error
+}
+
 // openForHash opens a file to hash it; tests replace it to count reads.
-var openForHash = os.Open
+var openForHash = openHashSource
 
 // entry is one context path that counts for the key.
 type entry struct {
@@ -262,21 +270,21 @@ func hashFile(ctx context.Context, e *entry, buf []byte, memo *Memo) error {
 	if err := hashRead(ctx, h, f, buf, e.size); err != nil {
 		return fmt.Errorf("hash %s: %w", e.path, err)
 	}
-	fi, err := f.Stat()
+	st, err := f.stat()
 	if err != nil {
 		return fmt.Errorf("hash %s: %w", e.path, err)
 	}
-	if st := statOf(fi); st != e.st {
+	if st != e.st {
 		// The file changed since the walk: hash what it holds now, and
 		// do not remember a hash that may match no stat data.
 		if err := hashRead(ctx, h, f, buf, -1); err != nil {
 			return fmt.Errorf("hash %s: %w", e.path, err)
 		}
-		if fi, err = f.Stat(); err != nil {
+		if st, err = f.stat(); err != nil {
 			return fmt.Errorf("hash %s: %w", e.path, err)
 		}
 		copy(e.sum[:], h.Sum(nil))
-		e.mode, e.size, e.st = fi.Mode(), fi.Size(), statOf(fi)
+		e.mode, e.size, e.st = fs.FileMode(st.mode), st.size, st
 		return nil
 	}
 	copy(e.sum[:], h.Sum(nil))

@@ -61,7 +61,7 @@ func key(t testing.TB, in Input) string {
 func countReads(t *testing.T) *atomic.Int64 {
 	var n atomic.Int64
 	orig := openForHash
-	openForHash = func(name string) (*os.File, error) {
+	openForHash = func(name string) (hashSource, error) {
 		n.Add(1)
 		return orig(name)
 	}
@@ -603,7 +603,7 @@ func TestKeyFileChangedWhileHashing(t *testing.T) {
 	p := filepath.Join(dir, "grow.txt")
 	orig := openForHash
 	t.Cleanup(func() { openForHash = orig })
-	openForHash = func(name string) (*os.File, error) {
+	openForHash = func(name string) (hashSource, error) {
 		f, err := orig(name)
 		if name == p {
 			// Another process appends after the walk stat'ed the file.
