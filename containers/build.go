@@ -28,7 +28,6 @@ import (
 // Labels on cached build images. They carry no session: built images outlive tests.
 const (
 	labelBuildKey = engine.LabelPrefix + "build-key"
-	labelBuildDir = engine.LabelPrefix + "build-context"
 )
 
 // ErrBuildFailed is wrapped when the engine fails to build an image; the error names
@@ -134,6 +133,56 @@ func (b *buildSpec) input() buildcache.Input {
 	}
 }
 
+// buildTimeout bounds one build; the build no longer depends on its first caller's context.
+const buildTimeout = 30 * time.Minute
+
+// progress routes the step lines of a shared build to the tests waiting for it: the
+// first of them that is still waiting gets them, so no line goes to a finished test.
+var progress = &buildLogs{waiting: map[string][]*buildWaiter{}}
+
+type buildLogs struct {
+	mu      sync.Mutex
+	waiting map[string][]*buildWaiter
+}
+
+type buildWaiter struct{ t testing.TB }
+
+func (l *buildLogs) join(key string, t testing.TB) *buildWaiter {
+	w := &buildWaiter{t: t}
+	l.mu.Lock()
+	l.waiting[key] = append(l.waiting[key], w)
+	l.mu.Unlock()
+	return w
+}
+
+func (l *buildLogs) leave(key string, w *buildWaiter) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ws := l.waiting[key]
+	for i, x := range ws {
+		if x == w {
+			ws = append(ws[:i:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(l.waiting, key)
+	} else {
+		l.waiting[key] = ws
+	}
+}
+
+func (l *buildLogs) logf(key, format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range l.waiting[key] {
+		if w.t != nil {
+			w.t.Logf(format, args...)
+			return
+		}
+	}
+}
+
 var (
 	builds singleflight.Group
 	// buildsRun counts the builds this process sent to the engine (for tests).
@@ -211,22 +260,35 @@ func (b *buildSpec) image(ctx context.Context, eng *engine.Engine, t testing.TB)
 	if b.noCache {
 		sfKey += "/nocache"
 	}
-	_, err, _ = builds.Do(sfKey, func() (any, error) {
-		unlock, err := buildcache.Lock(ctx, key)
+	// The build is shared by every caller waiting for the same key, so it must not
+	// depend on the first caller: it runs on a context of its own and logs to whichever
+	// test is still waiting. A caller that gives up leaves the build running for the
+	// others (its result is cached for later callers anyway).
+	log := progress.join(sfKey, t)
+	defer progress.leave(sfKey, log)
+	ch := builds.DoChan(sfKey, func() (any, error) {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), buildTimeout)
+		defer cancel()
+		unlock, err := buildcache.Lock(bctx, key)
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
 		if !b.noCache {
 			// Another process may have built it while we waited for the lock.
-			if ok, err := cachedImage(ctx, eng, tag, key); err != nil || ok {
+			if ok, err := cachedImage(bctx, eng, tag, key); err != nil || ok {
 				return nil, err
 			}
 		}
-		return nil, b.run(ctx, eng, t, in, key, tag)
+		return nil, b.run(bctx, eng, func(format string, args ...any) { progress.logf(sfKey, format, args...) }, in, key, tag)
 	})
-	if err != nil {
-		return "", err
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return "", r.Err
+		}
+	case <-ctx.Done():
+		return "", fmt.Errorf("build %s: %w", b.contextDir, ctx.Err())
 	}
 	_ = buildcache.Touch(key)
 	return tag, nil
@@ -264,7 +326,7 @@ func cachedImage(ctx context.Context, eng *engine.Engine, tag, key string) (bool
 }
 
 // run sends the context and builds, streaming progress to the test log.
-func (b *buildSpec) run(ctx context.Context, eng *engine.Engine, t testing.TB, in buildcache.Input, key, tag string) error {
+func (b *buildSpec) run(ctx context.Context, eng *engine.Engine, logf func(string, ...any), in buildcache.Input, key, tag string) error {
 	buildsRun.Add(1)
 	bc, err := buildcache.ContextTar(ctx, in)
 	if err != nil {
@@ -275,11 +337,8 @@ func (b *buildSpec) run(ctx context.Context, eng *engine.Engine, t testing.TB, i
 	if labels == nil {
 		labels = map[string]string{}
 	}
+	// One label only: the classic builder turns each label into a build step of its own.
 	labels[labelBuildKey] = key
-	if abs, err := filepath.Abs(b.contextDir); err == nil {
-		labels[labelBuildDir] = abs
-	}
-	labels[engine.LabelManaged] = "true"
 	resp, err := eng.Client.ImageBuild(ctx, bc, build.ImageBuildOptions{
 		Tags:        []string{tag},
 		Dockerfile:  bc.Dockerfile,
@@ -296,7 +355,7 @@ func (b *buildSpec) run(ctx context.Context, eng *engine.Engine, t testing.TB, i
 		return fmt.Errorf("build %s: %w", b.contextDir, err)
 	}
 	defer resp.Body.Close()
-	return readBuildOutput(resp.Body, b.contextDir, t)
+	return readBuildOutput(resp.Body, b.contextDir, logf)
 }
 
 // ansiEscape matches the terminal colour codes that the engine puts around the
@@ -305,7 +364,7 @@ var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
 
 // readBuildOutput follows the engine's JSON build stream: each step goes to the test
 // log as it happens, the whole output is kept for the error.
-func readBuildOutput(r io.Reader, dir string, t testing.TB) error {
+func readBuildOutput(r io.Reader, dir string, logf func(string, ...any)) error {
 	var out strings.Builder
 	var step string
 	dec := json.NewDecoder(r)
@@ -331,9 +390,7 @@ func readBuildOutput(r io.Reader, dir string, t testing.TB) error {
 					// "Step 3/7 : RUN make" -> "step 3/7: RUN make"
 					n, instr, _ := strings.Cut(after, " : ")
 					step = "step " + n + ": " + instr
-					if t != nil {
-						t.Logf("containers: build %s: %s", filepath.Base(dir), step)
-					}
+					logf("containers: build %s: %s", filepath.Base(dir), step)
 				}
 			}
 		}
@@ -358,7 +415,10 @@ func tail(s string, n int) string {
 }
 
 // PruneBuildCache removes cached build images that no Build has used for olderThan,
-// and returns their tags. Images still used by a container are kept.
+// and returns their tags (or ids, for images a NoCache rebuild replaced, which are
+// always removed). Images still used by a container are kept. The last use is recorded
+// under the cache directory (CONTAINERTEST_CACHE_DIR); an image with no record there
+// counts as last used when it was built.
 func PruneBuildCache(ctx context.Context, olderThan time.Duration) ([]string, error) {
 	eng, err := engine.Get(ctx)
 	if err != nil {
@@ -373,6 +433,17 @@ func PruneBuildCache(ctx context.Context, olderThan time.Duration) ([]string, er
 	var errs []error
 	for _, img := range imgs {
 		key := img.Labels[labelBuildKey]
+		if dangling(img.RepoTags) {
+			// Replaced by a NoCache rebuild of the same key: no Build can reach it again.
+			if _, err := eng.Client.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true}); err != nil {
+				if !errdefs.IsConflict(err) && !errdefs.IsNotFound(err) {
+					errs = append(errs, fmt.Errorf("remove replaced image %s: %w", shortID(img.ID), err))
+				}
+				continue
+			}
+			removed = append(removed, img.ID)
+			continue
+		}
 		used, ok := buildcache.LastUsed(key)
 		if !ok {
 			used = time.Unix(img.Created, 0)
@@ -403,4 +474,14 @@ func PruneBuildCache(ctx context.Context, olderThan time.Duration) ([]string, er
 		return removed, fmt.Errorf("prune build cache: %w", err)
 	}
 	return removed, nil
+}
+
+// dangling reports whether an image has no tag left.
+func dangling(tags []string) bool {
+	for _, t := range tags {
+		if t != "<none>:<none>" {
+			return false
+		}
+	}
+	return true
 }
