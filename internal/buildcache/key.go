@@ -10,12 +10,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -54,13 +52,17 @@ var openForHash = openHashSource
 // entry is one context path that counts for the key.
 type entry struct {
 	rel  string // relative to the context, slash-separated
-	path string // absolute
 	mode fs.FileMode
 	size int64
 	st   fileStat
 	link string // symlink target
 	rdev uint64 // device number
 	sum  [sha256.Size]byte
+}
+
+// osPath returns the path of e under root.
+func (e *entry) osPath(root string) string {
+	return filepath.Join(root, filepath.FromSlash(e.rel))
 }
 
 // Key returns the cache key of the build described by in: a hex sha256 over
@@ -92,7 +94,7 @@ func Key(ctx context.Context, in Input, baseImageIDs map[string]string, memo *Me
 	if err != nil {
 		return "", err
 	}
-	if err := hashFiles(ctx, entries, memo); err != nil {
+	if err := hashFiles(ctx, r.contextDir, entries, memo); err != nil {
 		return "", err
 	}
 
@@ -173,47 +175,16 @@ func normalizePlatform(p string) string {
 // collect lists the context paths of r that are sent to the engine, sorted
 // by path, with their stat data.
 func collect(ctx context.Context, r *resolved) ([]*entry, error) {
-	walked, err := walkContext(ctx, r.contextDir, r.excludes)
-	if err != nil {
-		return nil, err
-	}
-	entries := make([]*entry, 0, len(walked))
-	for _, w := range walked {
-		mode := w.st.Mode()
-		e := &entry{rel: filepath.ToSlash(w.rel), path: w.path, mode: mode}
-		switch {
-		case mode.IsDir():
-		case mode.IsRegular():
-			e.size = w.st.size
-			e.st = w.st.fileStat
-		case mode&fs.ModeSymlink != 0:
-			if e.link, err = os.Readlink(w.path); err != nil {
-				return nil, fmt.Errorf("read symlink %s: %w", w.path, err)
-			}
-		case mode&(fs.ModeNamedPipe|fs.ModeDevice|fs.ModeCharDevice) != 0:
-			e.rdev = w.st.rdev
-		default:
-			// Sockets and other irregular files cannot be archived; the
-			// tar writer skips them too.
-			continue
-		}
-		entries = append(entries, e)
-	}
-	if filepath.Separator != '/' {
-		// walkContext sorts by OS path; the key needs the order of the
-		// slash paths, the same on every platform.
-		slices.SortFunc(entries, func(a, b *entry) int { return strings.Compare(a.rel, b.rel) })
-	}
-	return entries, nil
+	return walkContext(ctx, r.contextDir, r.excludes)
 }
 
-// hashFiles sets the content hash of every regular file in entries, from
-// memo where its stat data are unchanged, else by reading it; reads run in
-// parallel, at most GOMAXPROCS at a time.
-func hashFiles(ctx context.Context, entries []*entry, memo *Memo) error {
+// hashFiles sets the content hash of every regular file in entries (paths
+// under root), from memo where its stat data are unchanged, else by reading
+// it; reads run in parallel, at most GOMAXPROCS at a time.
+func hashFiles(ctx context.Context, root string, entries []*entry, memo *Memo) error {
 	var todo []*entry
 	if memo != nil {
-		todo = memo.lookupAll(entries)
+		todo = memo.lookupAll(root, entries)
 	} else {
 		for _, e := range entries {
 			if e.mode.IsRegular() {
@@ -232,7 +203,7 @@ func hashFiles(ctx context.Context, entries []*entry, memo *Memo) error {
 		wg.Go(func() {
 			buf := make([]byte, 256<<10)
 			for e := range work {
-				if err := hashFile(ctx, e, buf, memo); err != nil {
+				if err := hashFile(ctx, root, e, buf, memo); err != nil {
 					cancel(err)
 				}
 			}
@@ -253,14 +224,15 @@ feed:
 
 // hashFile reads e and sets its hash; if the file did not change since the
 // walk stat'ed it, the hash goes to memo.
-func hashFile(ctx context.Context, e *entry, buf []byte, memo *Memo) error {
+func hashFile(ctx context.Context, root string, e *entry, buf []byte, memo *Memo) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	path := e.osPath(root)
 	hashedAt := time.Now()
-	f, err := openForHash(e.path)
+	f, err := openForHash(path)
 	if err != nil {
-		return fmt.Errorf("hash %s: %w", e.path, err)
+		return fmt.Errorf("hash %s: %w", path, err)
 	}
 	defer f.Close()
 	h := sha256.New()
@@ -268,20 +240,20 @@ func hashFile(ctx context.Context, e *entry, buf []byte, memo *Memo) error {
 	// unchanged the file has no more bytes, and the read that would
 	// report EOF is saved.
 	if err := hashRead(ctx, h, f, buf, e.size); err != nil {
-		return fmt.Errorf("hash %s: %w", e.path, err)
+		return fmt.Errorf("hash %s: %w", path, err)
 	}
 	st, err := f.stat()
 	if err != nil {
-		return fmt.Errorf("hash %s: %w", e.path, err)
+		return fmt.Errorf("hash %s: %w", path, err)
 	}
 	if st != e.st {
 		// The file changed since the walk: hash what it holds now, and
 		// do not remember a hash that may match no stat data.
 		if err := hashRead(ctx, h, f, buf, -1); err != nil {
-			return fmt.Errorf("hash %s: %w", e.path, err)
+			return fmt.Errorf("hash %s: %w", path, err)
 		}
 		if st, err = f.stat(); err != nil {
-			return fmt.Errorf("hash %s: %w", e.path, err)
+			return fmt.Errorf("hash %s: %w", path, err)
 		}
 		copy(e.sum[:], h.Sum(nil))
 		e.mode, e.size, e.st = fs.FileMode(st.mode), st.size, st
@@ -289,7 +261,7 @@ func hashFile(ctx context.Context, e *entry, buf []byte, memo *Memo) error {
 	}
 	copy(e.sum[:], h.Sum(nil))
 	if memo != nil {
-		memo.store(e.path, e.st, hashedAt, e.sum)
+		memo.store(e.rel, e.st, hashedAt, e.sum)
 	}
 	return nil
 }

@@ -381,9 +381,8 @@ func TestMemoWarmPathReadsNothing(t *testing.T) {
 	assert.Zero(t, reads.Load(), "warm run must not read files")
 
 	// The warm key really comes from the memo: a forged memo hash shows.
-	p := filepath.Join(dir, "main.go")
 	memo.mu.Lock()
-	memo.entries[p].sum[0] ^= 0xff
+	memo.find("main.go").sum[0] ^= 0xff
 	memo.mu.Unlock()
 	forged, err := Key(context.Background(), in, baseIDs, memo)
 	require.NoError(t, err)
@@ -497,8 +496,35 @@ func TestMemoPersists(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, m.Save())
 	m = LoadMemo(path)
-	assert.Len(t, m.entries, 5)
-	assert.NotContains(t, m.entries, filepath.Join(dir, "lib/a.txt"))
+	assert.Equal(t, 5, memoLen(m))
+	assert.Nil(t, m.find("lib/a.txt"))
+	assert.NotNil(t, m.find("main.go"))
+}
+
+func TestMemoOfAnotherDirectory(t *testing.T) {
+	noRacyMargin(t)
+	reads := countReads(t)
+	a := newContext(t, baseFiles)
+	b := newContext(t, baseFiles)
+	path := filepath.Join(t.TempDir(), "ctx.memo")
+	m := LoadMemo(path)
+	ka, err := Key(context.Background(), Input{ContextDir: a}, baseIDs, m)
+	require.NoError(t, err)
+	require.NoError(t, m.Save())
+
+	// The memo of a, used for b: nothing of a is trusted for b.
+	reads.Store(0)
+	m = LoadMemo(path)
+	kb, err := Key(context.Background(), Input{ContextDir: b}, baseIDs, m)
+	require.NoError(t, err)
+	assert.EqualValues(t, 6, reads.Load())
+	assert.Equal(t, ka, kb, "same content, same key")
+	require.NoError(t, m.Save())
+	m = LoadMemo(path)
+	rb, err := resolveContextDir(b)
+	require.NoError(t, err)
+	assert.Equal(t, rb, m.root)
+	assert.Equal(t, 6, memoLen(m))
 }
 
 func TestMemoCorruptFileIgnored(t *testing.T) {
@@ -513,7 +539,7 @@ func TestMemoCorruptFileIgnored(t *testing.T) {
 	require.NoError(t, m.Save())
 	good, err := os.ReadFile(path)
 	require.NoError(t, err)
-	require.NotEmpty(t, LoadMemo(path).entries)
+	require.Equal(t, 6, memoLen(LoadMemo(path)))
 
 	corrupt := map[string][]byte{
 		"empty":     {},
@@ -525,7 +551,7 @@ func TestMemoCorruptFileIgnored(t *testing.T) {
 	for name, data := range corrupt {
 		require.NoError(t, os.WriteFile(path, data, 0o644))
 		m := LoadMemo(path)
-		assert.Empty(t, m.entries, name)
+		assert.Zero(t, memoLen(m), name)
 		reads.Store(0)
 		k, err := Key(context.Background(), in, baseIDs, m)
 		require.NoError(t, err, name)
@@ -539,14 +565,42 @@ func TestMemoDecodeRejectsLyingLengths(t *testing.T) {
 	// A well-checksummed file whose counts lie must not panic.
 	for _, body := range [][]byte{
 		append([]byte(memoMagic), memoVersion, 0xff, 0xff, 0xff, 0xff, 0x0f),
-		append([]byte(memoMagic), memoVersion, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'),
-		append([]byte(memoMagic), memoVersion, 1, 1, 'a', 1, 2, 3),
-		append([]byte(memoMagic), memoVersion, 0, 7),
+		append([]byte(memoMagic), memoVersion, 0, 0xff, 0xff, 0xff, 0xff, 0x0f),
+		append([]byte(memoMagic), memoVersion, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'),
+		append([]byte(memoMagic), memoVersion, 1, '/', 1, 1, 'a', 1, 2, 3),
+		append([]byte(memoMagic), memoVersion, 0, 0, 7),
+		append([]byte(memoMagic), memoVersion, 9, '/'),
 	} {
 		data := encodeMemoChecksum(body)
-		_, err := decodeMemo(data)
-		assert.ErrorIs(t, err, errCorruptMemo)
+		assert.ErrorIs(t, new(Memo).decode(data), errCorruptMemo)
 	}
+}
+
+func TestMemoDecodeRejectsUnsorted(t *testing.T) {
+	t.Parallel()
+	e := &memoEntry{}
+	for _, paths := range [][]string{{"/b", "/a"}, {"/a", "/a"}} {
+		data := encodeMemo("/ctx", paths, []*memoEntry{e, e})
+		assert.ErrorIs(t, new(Memo).decode(data), errCorruptMemo, "%v", paths)
+	}
+	data := encodeMemo("/ctx", []string{"/a", "/b"}, []*memoEntry{e, e})
+	m := new(Memo)
+	require.NoError(t, m.decode(data))
+	assert.Equal(t, 2, memoLen(m))
+	assert.Equal(t, "/ctx", m.root)
+}
+
+// memoLen returns the number of entries of m.
+func memoLen(m *Memo) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := len(m.added)
+	for i := range m.paths {
+		if _, ok := m.added[m.pathAt(i)]; !ok {
+			n++
+		}
+	}
+	return n
 }
 
 func TestMemoConcurrentSaves(t *testing.T) {
@@ -562,7 +616,7 @@ func TestMemoConcurrentSaves(t *testing.T) {
 			for range 20 {
 				m := LoadMemo(path)
 				if i%2 == 0 {
-					m.entries = map[string]*memoEntry{} // force a rewrite
+					m.dirty = true // force a rewrite
 				}
 				var k string
 				if k, err = Key(context.Background(), in, baseIDs, m); err != nil {
@@ -576,7 +630,7 @@ func TestMemoConcurrentSaves(t *testing.T) {
 					break
 				}
 				if data, rerr := os.ReadFile(path); rerr == nil {
-					if _, err = decodeMemo(data); err != nil {
+					if err = new(Memo).decode(data); err != nil {
 						break
 					}
 				}
@@ -592,7 +646,7 @@ func TestMemoConcurrentSaves(t *testing.T) {
 	assert.Empty(t, leftovers)
 }
 
-// encodeMemoChecksum appends the checksum decodeMemo expects to body.
+// encodeMemoChecksum appends the checksum decode expects to body.
 func encodeMemoChecksum(body []byte) []byte {
 	return binary.LittleEndian.AppendUint32(body, crc32.Checksum(body, crcTable))
 }
@@ -620,7 +674,7 @@ func TestKeyFileChangedWhileHashing(t *testing.T) {
 	assert.Equal(t, key(t, Input{ContextDir: dir}), got)
 	// And its hash was not remembered against stat data it may not match.
 	memo.mu.Lock()
-	_, ok := memo.entries[p]
+	e := memo.find("grow.txt")
 	memo.mu.Unlock()
-	assert.False(t, ok)
+	assert.Nil(t, e)
 }

@@ -1,7 +1,6 @@
 package buildcache
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -9,8 +8,12 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,7 +21,7 @@ import (
 // memoMagic starts a memo file; the byte after it is the format version.
 const (
 	memoMagic   = "containertest-buildcache-memo\n"
-	memoVersion = 2
+	memoVersion = 4
 )
 
 // racyMargin is how recent a file's mtime or ctime may be, relative to the
@@ -66,7 +69,8 @@ func pathStatOf(fi fs.FileInfo) pathStat {
 // Mode returns the file mode.
 func (s pathStat) Mode() fs.FileMode { return fs.FileMode(s.mode) }
 
-// memoEntry is the remembered hash of one file.
+// memoEntry is the remembered hash of one file. It holds no pointers, so
+// a slab of them costs the garbage collector nothing.
 type memoEntry struct {
 	st       fileStat
 	hashedAt int64 // ns, when reading the file started
@@ -84,9 +88,13 @@ func (e *memoEntry) trusted(st fileStat) bool {
 	return newest < e.hashedAt-racyMargin.Nanoseconds()
 }
 
-// Memo remembers the content hashes of files by their stat data (path,
-// size, mtime, ctime, inode, device, mode), so that Key re-reads only files
-// that changed. A Memo is safe for concurrent use; Key uses it from several
+// span locates a path inside Memo.data.
+type span struct{ off, end uint32 }
+
+// Memo remembers the content hashes of the files of one context directory
+// by their stat data (path, size, mtime, ctime, inode, device, mode), so
+// that Key re-reads only files that changed. Paths are kept relative to the
+// context directory; used for another directory, a Memo starts afresh. A Memo is safe for concurrent use; Key uses it from several
 // goroutines.
 //
 // A Memo is persisted in one file (see MemoPath). Save replaces the file
@@ -96,9 +104,17 @@ func (e *memoEntry) trusted(st fileStat) bool {
 type Memo struct {
 	path string
 
-	mu      sync.Mutex
-	entries map[string]*memoEntry
-	dirty   bool // an entry was added or changed since loading
+	mu   sync.Mutex
+	root string // the context directory the paths are relative to
+	// The loaded file: entry i is paths[i] (a span of data) and
+	// loaded[i], sorted by path. Loading allocates three blocks whatever
+	// the number of entries, and lookups merge with the sorted walk.
+	data   string
+	paths  []span
+	loaded []memoEntry
+	// added holds hashes stored since loading (new or changed files).
+	added map[string]*memoEntry
+	dirty bool // added is not empty
 }
 
 // MemoPath returns the memo file for the context directory dir:
@@ -120,29 +136,66 @@ func MemoPath(dir string) (string, error) {
 // foreign file gives an empty memo: the memo is only an optimisation. Save
 // writes back to path.
 func LoadMemo(path string) *Memo {
-	m := &Memo{path: path, entries: map[string]*memoEntry{}}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return m
-	}
-	if entries, err := decodeMemo(data); err == nil {
-		m.entries = entries
+	m := &Memo{path: path, added: map[string]*memoEntry{}}
+	if data, err := os.ReadFile(path); err == nil {
+		_ = m.decode(data)
 	}
 	return m
 }
 
-// lookupAll sets the hash of every regular file in entries whose memo
-// entry is trusted, marks those entries used, and returns the files that
-// must be read.
-func (m *Memo) lookupAll(entries []*entry) []*entry {
+// pathAt returns the path of loaded entry i.
+func (m *Memo) pathAt(i int) string { return m.data[m.paths[i].off:m.paths[i].end] }
+
+// search returns the index of the first loaded entry whose path is not
+// less than p.
+func (m *Memo) search(p string) int {
+	return sort.Search(len(m.paths), func(i int) bool { return m.pathAt(i) >= p })
+}
+
+// find returns the entry for path p, the latest stored one if any. The
+// caller holds m.mu.
+func (m *Memo) find(p string) *memoEntry {
+	if e, ok := m.added[p]; ok {
+		return e
+	}
+	if i := m.search(p); i < len(m.paths) && m.pathAt(i) == p {
+		return &m.loaded[i]
+	}
+	return nil
+}
+
+// lookupAll sets the hash of every regular file in entries (under root)
+// whose memo entry is trusted, marks those entries used, and returns the
+// files that must be read. Entries sorted by path (as the walk returns
+// them) are merged with the loaded entries in one pass.
+func (m *Memo) lookupAll(root string, entries []*entry) []*entry {
 	var todo []*entry
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if root != m.root {
+		// Another directory's memo (or a new one): start afresh.
+		m.root, m.data, m.paths, m.loaded = root, "", nil, nil
+		m.added, m.dirty = map[string]*memoEntry{}, true
+	}
+	i, prev := 0, ""
 	for _, f := range entries {
 		if !f.mode.IsRegular() {
 			continue
 		}
-		if e, ok := m.entries[f.path]; ok && e.trusted(f.st) {
+		if f.rel < prev {
+			i = m.search(f.rel) // not sorted: start again
+		}
+		prev = f.rel
+		for i < len(m.paths) && m.pathAt(i) < f.rel {
+			i++
+		}
+		var e *memoEntry
+		if a, ok := m.added[f.rel]; ok {
+			e = a
+		} else if i < len(m.paths) && m.pathAt(i) == f.rel {
+			e = &m.loaded[i]
+		}
+		if e != nil && e.trusted(f.st) {
 			e.used = true
 			f.sum = e.sum
 			continue
@@ -157,12 +210,11 @@ func (m *Memo) lookupAll(entries []*entry) []*entry {
 func (m *Memo) store(path string, st fileStat, hashedAt time.Time, sum [sha256.Size]byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := &memoEntry{st: st, hashedAt: hashedAt.UnixNano(), sum: sum, used: true}
-	if e, ok := m.entries[path]; ok && e.st == n.st && e.sum == n.sum && e.hashedAt == n.hashedAt {
-		e.used = true
+	n := memoEntry{st: st, hashedAt: hashedAt.UnixNano(), sum: sum, used: true}
+	if e := m.find(path); e != nil && *e == n {
 		return
 	}
-	m.entries[path] = n
+	m.added[path] = &n
 	m.dirty = true
 }
 
@@ -176,29 +228,49 @@ func (m *Memo) Save() error {
 	}
 	m.mu.Lock()
 	nUsed := 0
-	for _, e := range m.entries {
-		if e.used {
+	for i := range m.loaded {
+		if m.loaded[i].used {
 			nUsed++
 		}
 	}
-	if !m.dirty && (nUsed == len(m.entries) || nUsed == 0) {
+	if !m.dirty && (nUsed == len(m.loaded) || nUsed == 0) {
 		m.mu.Unlock()
 		return nil
 	}
-	used := make(map[string]*memoEntry, nUsed)
-	for p, e := range m.entries {
-		if e.used {
-			used[p] = e
+	type kv struct {
+		path string
+		e    *memoEntry
+	}
+	all := make([]kv, 0, nUsed+len(m.added))
+	for i := range m.loaded {
+		p := m.pathAt(i)
+		if _, ok := m.added[p]; !ok && m.loaded[i].used {
+			all = append(all, kv{p, &m.loaded[i]})
 		}
 	}
-	data := encodeMemo(used)
+	for p, e := range m.added {
+		all = append(all, kv{p, e})
+	}
+	slices.SortFunc(all, func(a, b kv) int { return strings.Compare(a.path, b.path) })
+	paths := make([]string, len(all))
+	entries := make([]*memoEntry, len(all))
+	for i, x := range all {
+		paths[i], entries[i] = x.path, x.e
+	}
+	data := encodeMemo(m.root, paths, entries)
 	m.mu.Unlock()
+
 	if err := writeFileAtomic(m.path, data); err != nil {
 		return fmt.Errorf("save memo: %w", err)
 	}
 	m.mu.Lock()
-	m.entries, m.dirty = used, false
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	if err := m.decode(data); err != nil {
+		return fmt.Errorf("save memo: %w", err)
+	}
+	for i := range m.loaded {
+		m.loaded[i].used = true // all were used, or they would not be there
+	}
 	return nil
 }
 
@@ -230,73 +302,89 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// encodeMemo serialises entries: magic, version, count, then per entry the
-// path (length-prefixed) and fixed-size fields, then a CRC-32C of all
-// that. A torn or truncated file (say after a crash before the data
-// reached the disk) fails the checksum and is ignored.
-func encodeMemo(entries map[string]*memoEntry) []byte {
-	var b bytes.Buffer
-	b.Grow(len(memoMagic) + 16 + len(entries)*(64+8*7+4+sha256.Size))
-	b.WriteString(memoMagic)
-	b.WriteByte(memoVersion)
-	b.Write(binary.AppendUvarint(nil, uint64(len(entries))))
-	var buf []byte
-	for p, e := range entries {
-		buf = binary.AppendUvarint(buf[:0], uint64(len(p)))
-		buf = append(buf, p...)
-		buf = binary.LittleEndian.AppendUint64(buf, uint64(e.st.size))
-		buf = binary.LittleEndian.AppendUint64(buf, uint64(e.st.mtime))
-		buf = binary.LittleEndian.AppendUint64(buf, uint64(e.st.ctime))
-		buf = binary.LittleEndian.AppendUint64(buf, e.st.ino)
-		buf = binary.LittleEndian.AppendUint64(buf, e.st.dev)
-		buf = binary.LittleEndian.AppendUint32(buf, e.st.mode)
-		buf = binary.LittleEndian.AppendUint64(buf, uint64(e.hashedAt))
-		buf = append(buf, e.sum[:]...)
-		b.Write(buf)
+// encodeMemo serialises the entries of the context directory root, sorted
+// by path: magic, version, root (length-prefixed), count, then per entry the
+// path (length-prefixed) and fixed-size fields, then a CRC-32C of all that. A torn or truncated file (say after a crash before
+// the data reached the disk) fails the checksum and is ignored.
+func encodeMemo(root string, paths []string, entries []*memoEntry) []byte {
+	size := len(memoMagic) + 1 + 2*binary.MaxVarintLen64 + len(root) + crc32.Size
+	for _, p := range paths {
+		size += binary.MaxVarintLen64 + len(p) + memoFixedSize
 	}
-	b.Write(binary.LittleEndian.AppendUint32(nil, crc32.Checksum(b.Bytes(), crcTable)))
-	return b.Bytes()
+	b := make([]byte, 0, size)
+	b = append(b, memoMagic...)
+	b = append(b, memoVersion)
+	b = binary.AppendUvarint(b, uint64(len(root)))
+	b = append(b, root...)
+	b = binary.AppendUvarint(b, uint64(len(paths)))
+	for i, p := range paths {
+		e := entries[i]
+		b = binary.AppendUvarint(b, uint64(len(p)))
+		b = append(b, p...)
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.st.size))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.st.mtime))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.st.ctime))
+		b = binary.LittleEndian.AppendUint64(b, e.st.ino)
+		b = binary.LittleEndian.AppendUint64(b, e.st.dev)
+		b = binary.LittleEndian.AppendUint32(b, e.st.mode)
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.hashedAt))
+		b = append(b, e.sum[:]...)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
 }
 
 // crcTable is the Castagnoli table, which has hardware support.
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// errCorruptMemo is returned by decodeMemo for anything but a well-formed
+// errCorruptMemo is returned by decode for anything but a well-formed
 // memo of this version.
 var errCorruptMemo = errors.New("corrupt memo file")
 
 // memoFixedSize is the size of an entry's fields after the path.
 const memoFixedSize = 8*5 + 4 + 8 + sha256.Size
 
-// decodeMemo parses what encodeMemo wrote.
-func decodeMemo(data []byte) (map[string]*memoEntry, error) {
+// decode replaces the loaded entries of m with those encodeMemo wrote to
+// data; on error m is unchanged.
+func (m *Memo) decode(data []byte) error {
 	head := len(memoMagic) + 1
 	if len(data) < head+crc32.Size || string(data[:len(memoMagic)]) != memoMagic || data[len(memoMagic)] != memoVersion {
-		return nil, errCorruptMemo
+		return errCorruptMemo
 	}
 	body, sum := data[:len(data)-crc32.Size], data[len(data)-crc32.Size:]
 	if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(sum) {
-		return nil, errCorruptMemo
+		return errCorruptMemo
 	}
-	rest := body[head:]
-	n, k := binary.Uvarint(rest)
-	if k <= 0 || n > uint64(len(rest)) {
-		return nil, errCorruptMemo
+	if len(body) > math.MaxUint32 {
+		return errCorruptMemo
 	}
-	rest = rest[k:]
-	// One allocation for all paths and one for all entries.
-	all := string(rest)
-	off := 0
-	entries := make(map[string]*memoEntry, n)
-	slab := make([]memoEntry, n)
-	for i := range slab {
-		l, k := binary.Uvarint(rest)
-		if k <= 0 || l > uint64(len(rest)-k) || uint64(len(rest)-k)-l < memoFixedSize {
-			return nil, errCorruptMemo
+	off := head
+	rl, k := binary.Uvarint(body[off:])
+	if k <= 0 || rl > uint64(len(body)-off-k) {
+		return errCorruptMemo
+	}
+	root := string(body[off+k : off+k+int(rl)])
+	off += k + int(rl)
+	n, k := binary.Uvarint(body[off:])
+	if k <= 0 || n > uint64(len(body)) {
+		return errCorruptMemo
+	}
+	all := string(body)
+	off += k
+	paths := make([]span, n)
+	loaded := make([]memoEntry, n)
+	for i := range paths {
+		l, k := binary.Uvarint(body[off:])
+		if k <= 0 || l > uint64(len(body)-off-k) || uint64(len(body)-off-k)-l < memoFixedSize {
+			return errCorruptMemo
 		}
-		p := all[off+k : off+k+int(l)]
-		f := rest[k+int(l):]
-		e := &slab[i]
+		start := off + k
+		end := start + int(l)
+		paths[i] = span{uint32(start), uint32(end)}
+		if i > 0 && all[paths[i-1].off:paths[i-1].end] >= all[start:end] {
+			return errCorruptMemo // not sorted, or a duplicate
+		}
+		f := body[end : end+memoFixedSize]
+		e := &loaded[i]
 		e.st.size = int64(binary.LittleEndian.Uint64(f[0:]))
 		e.st.mtime = int64(binary.LittleEndian.Uint64(f[8:]))
 		e.st.ctime = int64(binary.LittleEndian.Uint64(f[16:]))
@@ -305,13 +393,12 @@ func decodeMemo(data []byte) (map[string]*memoEntry, error) {
 		e.st.mode = binary.LittleEndian.Uint32(f[40:])
 		e.hashedAt = int64(binary.LittleEndian.Uint64(f[44:]))
 		copy(e.sum[:], f[52:52+sha256.Size])
-		entries[p] = e
-		adv := k + int(l) + memoFixedSize
-		rest = rest[adv:]
-		off += adv
+		off = end + memoFixedSize
 	}
-	if len(rest) != 0 {
-		return nil, errCorruptMemo
+	if off != len(body) {
+		return errCorruptMemo
 	}
-	return entries, nil
+	m.root, m.data, m.paths, m.loaded = root, all, paths, loaded
+	m.added, m.dirty = map[string]*memoEntry{}, false
+	return nil
 }

@@ -46,11 +46,11 @@ func ContextTar(ctx context.Context, in Input) (*BuildContext, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range walked {
-		if !w.st.Mode().IsRegular() {
+	for _, e := range walked {
+		if !e.mode.IsRegular() {
 			continue // symlinks need not resolve; pipes would block
 		}
-		f, err := os.Open(w.path)
+		f, err := os.Open(e.osPath(r.contextDir))
 		if err != nil {
 			return nil, fmt.Errorf("check build context: %w", err)
 		}

@@ -3,6 +3,7 @@ package buildcache
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,13 +14,6 @@ import (
 	"github.com/moby/patternmatcher"
 )
 
-// walkEntry is a path under the context root that is sent to the engine.
-type walkEntry struct {
-	rel  string // relative to the root, with OS separators
-	path string // absolute
-	st   pathStat
-}
-
 // dirJob is a directory still to be listed.
 type dirJob struct {
 	abs, rel string
@@ -27,7 +21,9 @@ type dirJob struct {
 }
 
 // walkContext returns every file and directory under root that is sent to
-// the engine, sorted by relative path. The decisions are those of
+// the engine, sorted by their slash-separated relative path, with their
+// stat data (and symlink targets). Sockets, which cannot be archived, are
+// left out. The decisions are those of
 // moby/go-archive's Tarballer (TarWithOptions with ExcludePatterns):
 // each path is matched with MatchesUsingParentResults given its parent
 // directory's result; an excluded directory is not sent, and is descended
@@ -39,7 +35,7 @@ type dirJob struct {
 // Directories are listed in parallel, and each entry is stat'ed relative
 // to its open directory, which saves resolving the full path for every
 // file: a warm key costs about one syscall per path.
-func walkContext(ctx context.Context, root string, excludes []string) ([]walkEntry, error) {
+func walkContext(ctx context.Context, root string, excludes []string) ([]*entry, error) {
 	pm, err := patternmatcher.New(excludes)
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", ignoreFileName, err)
@@ -60,7 +56,7 @@ func walkContext(ctx context.Context, root string, excludes []string) ([]walkEnt
 	if w.err != nil {
 		return nil, w.err
 	}
-	slices.SortFunc(w.out, func(a, b walkEntry) int { return strings.Compare(a.rel, b.rel) })
+	slices.SortFunc(w.out, func(a, b *entry) int { return strings.Compare(a.rel, b.rel) })
 	return w.out, nil
 }
 
@@ -75,7 +71,7 @@ type walker struct {
 	cond   *sync.Cond
 	queue  []dirJob
 	active int // directories being listed
-	out    []walkEntry
+	out    []*entry
 	err    error
 }
 
@@ -129,7 +125,7 @@ func (w *walker) fail(err error) {
 
 // list reads one directory: the entries to send and the subdirectories to
 // walk.
-func (w *walker) list(pm *patternmatcher.PatternMatcher, job dirJob) ([]walkEntry, []dirJob, error) {
+func (w *walker) list(pm *patternmatcher.PatternMatcher, job dirJob) ([]*entry, []dirJob, error) {
 	if err := w.ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -150,7 +146,7 @@ func (w *walker) list(pm *patternmatcher.PatternMatcher, job dirJob) ([]walkEntr
 		prefix = job.abs // the file system root
 	}
 	var (
-		entries = make([]walkEntry, 0, len(names))
+		slab    = make([]entry, 0, len(names)) // never grows: pointers stay valid
 		subdirs []dirJob
 	)
 	for _, name := range names {
@@ -165,19 +161,40 @@ func (w *walker) list(pm *patternmatcher.PatternMatcher, job dirJob) ([]walkEntr
 		if skip && !w.mayReinclude(rel) {
 			continue
 		}
-		abs := prefix + name
 		st, err := lstat(name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("walk build context: %w", err)
 		}
-		if st.Mode().IsDir() {
-			subdirs = append(subdirs, dirJob{abs: abs, rel: rel, info: info})
+		mode := st.Mode()
+		if mode.IsDir() {
+			subdirs = append(subdirs, dirJob{abs: prefix + name, rel: rel, info: info})
 		}
-		if !skip {
-			entries = append(entries, walkEntry{rel: rel, path: abs, st: st})
+		if skip {
+			// An excluded directory that an exception may reach into is
+			// walked, but its own entry is not sent.
+			continue
 		}
-		// An excluded directory that an exception may reach into is
-		// walked, but its own entry is not sent.
+		e := entry{rel: filepath.ToSlash(rel), mode: mode}
+		switch {
+		case mode.IsDir():
+		case mode.IsRegular():
+			e.size, e.st = st.size, st.fileStat
+		case mode&fs.ModeSymlink != 0:
+			if e.link, err = os.Readlink(prefix + name); err != nil {
+				return nil, nil, fmt.Errorf("walk build context: %w", err)
+			}
+		case mode&(fs.ModeNamedPipe|fs.ModeDevice|fs.ModeCharDevice) != 0:
+			e.rdev = st.rdev
+		default:
+			// Sockets and other irregular files cannot be archived; the
+			// tar writer skips them too.
+			continue
+		}
+		slab = append(slab, e)
+	}
+	entries := make([]*entry, len(slab))
+	for i := range slab {
+		entries[i] = &slab[i]
 	}
 	return entries, subdirs, nil
 }
