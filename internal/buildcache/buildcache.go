@@ -8,10 +8,21 @@
 // the order in which the file system lists a directory, so it is stable
 // across runs and machines.
 //
-// The package never talks to the engine. A caller resolves the base images
-// that ReadDockerfile reports to image ids, passes them to Key, and if no
-// image with that key exists, serialises builds with Lock and sends the
-// archive from ContextTar.
+// The package never talks to the engine. A caller does, roughly:
+//
+//	df, err := buildcache.ReadDockerfile(in)       // df.BaseImages
+//	ids := ...                                      // ref -> image id, from the engine
+//	path, err := buildcache.MemoPath(in.ContextDir)
+//	memo := buildcache.LoadMemo(path)
+//	key, err := buildcache.Key(ctx, in, ids, memo)
+//	_ = memo.Save()
+//	// image labelled with key exists: buildcache.Touch(key), done.
+//	unlock, err := buildcache.Lock(ctx, key)       // after an in-process singleflight
+//	defer unlock()
+//	// check for the image again, then:
+//	bc, err := buildcache.ContextTar(ctx, in)
+//	// engine build with bc as the context and bc.Dockerfile as the Dockerfile
+//	buildcache.Touch(key)
 //
 // The context filter is the one the docker CLI applies: the patterns of
 // <context>/.dockerignore, read with moby/patternmatcher's ignorefile reader,

@@ -234,37 +234,41 @@ func ParseDockerfile(content []byte, buildArgs map[string]*string, target, platf
 		}
 	}
 	earlier := map[string]bool{}
-	// isStage reports whether a --from value names a stage: a stage name
-	// or the index of a stage.
-	isStage := func(from string) bool {
-		if names[from] {
+	// isStage reports whether a --from value names a stage, as BuildKit
+	// resolves it: a stage name in any case, or for COPY a stage index.
+	isStage := func(from string, index bool) bool {
+		if names[strings.ToLower(from)] {
 			return true
 		}
 		i, err := strconv.Atoi(from)
-		return err == nil && i >= 0 && i < len(stages)
+		return index && err == nil && i >= 0 && i < len(stages)
 	}
 	for _, st := range stages[:last+1] {
 		if !earlier[st.Base] {
 			add(st.Base)
 		}
 		for _, c := range st.commands {
-			var froms []string
+			type ref struct {
+				from  string
+				index bool
+			}
+			var refs []ref
 			switch c := c.(type) {
 			case *instructions.CopyCommand:
-				froms = append(froms, c.From)
+				refs = append(refs, ref{c.From, true})
 			case *instructions.RunCommand:
 				for _, m := range instructions.GetMounts(c) {
-					froms = append(froms, m.From)
+					refs = append(refs, ref{m.From, false})
 				}
 			}
-			for _, from := range froms {
-				if from == "" || isStage(from) {
+			for _, r := range refs {
+				if r.from == "" || isStage(r.from, r.index) {
 					continue
 				}
-				if strings.ContainsAny(from, "$") {
+				if strings.Contains(r.from, "$") {
 					return nil, newDockerfileError(errors.New("variable expansion is not supported for --from"), commandNode(c, st.Line))
 				}
-				add(from)
+				add(r.from)
 			}
 		}
 		if st.Name != "" {

@@ -78,6 +78,14 @@ func TestParseDockerfileBaseImages(t *testing.T) {
 			"FROM base\nCOPY --from=base /x /x\nCOPY --from=0 /y /y\nCOPY --from=alpine /z /z\n",
 		want: []string{"busybox", "nginx:1.27", "alpine"},
 	}, {
+		name: "COPY --from stage name in another case",
+		src:  "FROM busybox AS builder\nFROM alpine\nCOPY --from=Builder /x /x\n",
+		want: []string{"busybox", "alpine"},
+	}, {
+		name: "RUN --mount from stage; an index is an image there",
+		src:  "FROM busybox AS b\nFROM alpine\nRUN --mount=from=b,target=/b --mount=from=0,target=/c true\n",
+		want: []string{"busybox", "alpine", "0"},
+	}, {
 		name: "RUN --mount from image",
 		src:  "FROM busybox\nRUN --mount=type=bind,from=alpine:3,target=/a true\n",
 		want: []string{"busybox", "alpine:3"},
