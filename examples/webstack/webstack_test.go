@@ -107,9 +107,14 @@ func TestAppRestartKeepsCount(t *testing.T) {
 	if got := visit(t, stack); got != 2 {
 		t.Fatalf("second visit: count %d, want 2", got)
 	}
-	// Restart waits until the application is ready again (its own readiness probe).
+	// Restart waits until the application is ready again (its own readiness probe);
+	// then wait until nginx reaches it, which may be at a new address that nginx
+	// resolves again within a second.
 	if err := stack.App.Restart(t.Context(), 10*time.Second); err != nil {
 		t.Fatal(err)
+	}
+	if err := wait.Ready(t.Context(), stack.Proxy, webstack.ProxyReady(), 30*time.Second); err != nil {
+		t.Fatalf("nginx does not reach the restarted application: %v", err)
 	}
 	if got := visit(t, stack); got != 3 {
 		t.Errorf("first visit after the application's restart: count %d, want 3", got)

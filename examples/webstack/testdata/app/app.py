@@ -24,10 +24,12 @@ store = redis.Redis(
     port=int(os.environ.get("REDIS_PORT", "6379")),
     socket_connect_timeout=1,
     socket_timeout=2,
-    # A pooled connection to a Redis that has since restarted fails once; reconnect
-    # and try again instead of failing the request.
+    # A pooled connection to a Redis that has since restarted fails once (reset, or
+    # silence when Redis came back on another address); reconnect and try again
+    # instead of failing the request. After a timeout, the retried INCR may count a
+    # visit twice: better than an error page, for a visit counter.
     retry=Retry(NoBackoff(), 1),
-    retry_on_error=[redis.exceptions.ConnectionError],
+    retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
 )
 
 
