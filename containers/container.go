@@ -41,12 +41,13 @@ type Container struct {
 	removeNow func(context.Context) error
 	logsDone  chan struct{} // closed when the LogTo copier ends; nil without LogTo
 
-	mu      sync.Mutex
-	ports   map[string]int
-	imageID string
-	status  wait.Status
-	changed chan struct{}
-	gone    bool
+	mu        sync.Mutex
+	ports     map[string]int
+	imageID   string
+	startedAt time.Time // of the latest start, from the engine
+	status    wait.Status
+	changed   chan struct{}
+	gone      bool
 }
 
 var _ wait.Target = (*Container)(nil)
@@ -374,10 +375,18 @@ func (c *Container) readLogs(ctx context.Context, tail string) (string, error) {
 	return buf.String(), nil
 }
 
-// FollowLogs streams stdout and stderr, demultiplexed, from the container's start and
-// follows until ctx is done or the container stops.
+// FollowLogs streams stdout and stderr, demultiplexed, from the container's latest
+// start (after a Restart, the earlier run's lines are left out) and follows until ctx is
+// done or the container stops.
 func (c *Container) FollowLogs(ctx context.Context) (io.ReadCloser, error) {
-	rc, err := c.eng.Client.ContainerLogs(ctx, c.id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true}
+	c.mu.Lock()
+	if !c.startedAt.IsZero() {
+		// After a restart, only what the new run writes counts.
+		opts.Since = fmt.Sprintf("%d.%09d", c.startedAt.Unix(), c.startedAt.Nanosecond())
+	}
+	c.mu.Unlock()
+	rc, err := c.eng.Client.ContainerLogs(ctx, c.id, opts)
 	if err != nil {
 		return nil, c.wrap("follow logs of", err)
 	}

@@ -511,3 +511,17 @@ func TestUDPPort(t *testing.T) {
 	_, err := c.LookupPort("5353/tcp")
 	assert.ErrorContains(t, err, "never exposed")
 }
+
+func TestRestartWaitsForTheNewRun(t *testing.T) {
+	// The second run waits two seconds, then logs "second" before "started": a wait that counted
+	// the first run's "started" would return before "second" is in the log.
+	c := containers.Image(busybox).
+		Cmd("sh", "-c", "if [ -f /marker ]; then sleep 2; echo second; fi; touch /marker; echo started; sleep 60").
+		WaitFor(wait.ForLog("started")).
+		Start(t)
+	require.NoError(t, c.Restart(t.Context(), time.Second))
+	logs, err := c.Logs(t.Context())
+	require.NoError(t, err)
+	assert.Contains(t, logs, "second\n")
+	assert.Equal(t, 2, strings.Count(logs, "started\n"), logs)
+}

@@ -37,15 +37,23 @@ func RunAll(ctx context.Context, specs ...Spec) ([]*Container, error) {
 // startOrder checks names and dependencies and returns, per spec, the indexes of the
 // specs it waits for.
 func startOrder(specs []Spec) ([][]int, error) {
+	// A spec is known by its name and by its network aliases, so that stacks can use
+	// aliases (unique per network) instead of engine-wide container names.
 	byName := map[string]int{}
 	for i, s := range specs {
-		if s.name == "" {
-			continue
+		names := []string{}
+		if s.name != "" {
+			names = append(names, s.name)
 		}
-		if j, dup := byName[s.name]; dup {
-			return nil, fmt.Errorf("specs %d and %d are both named %q", j, i, s.name)
+		for _, na := range s.networks {
+			names = append(names, na.aliases...)
 		}
-		byName[s.name] = i
+		for _, n := range names {
+			if j, dup := byName[n]; dup && j != i {
+				return nil, fmt.Errorf("specs %s and %s are both named %q", specLabel(specs[j], j), specLabel(s, i), n)
+			}
+			byName[n] = i
+		}
 	}
 	deps := make([][]int, len(specs))
 	for i, s := range specs {

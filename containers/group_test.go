@@ -10,6 +10,7 @@ import (
 
 	"github.com/containertest/containertest/containers"
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/network"
 	"github.com/containertest/containertest/wait"
 )
 
@@ -71,4 +72,23 @@ func TestRunAllBadGroups(t *testing.T) {
 
 	_, err = containers.RunAll(ctx, containers.Image(busybox).Expose("nope"))
 	assert.ErrorContains(t, err, `invalid port "nope"`)
+}
+
+func TestStartAllDependsOnNetworkAlias(t *testing.T) {
+	net := network.New(t)
+	db := containers.Image(busybox).On(net, "db").
+		Cmd("sh", "-c", "sleep 1; echo ready; sleep 60").
+		WaitFor(wait.ForLog("ready"))
+	api := containers.Image(busybox).On(net, "api").Cmd("sleep", "60").WaitFor().DependsOn("db")
+	cs := containers.StartAll(t, api, db)
+	apiInfo, err := cs[0].Inspect(t.Context())
+	require.NoError(t, err)
+	dbInfo, err := cs[1].Inspect(t.Context())
+	require.NoError(t, err)
+	assert.True(t, !apiInfo.StartedAt.Before(dbInfo.StartedAt.Add(time.Second)),
+		"api started at %v, before db was ready (db started at %v)", apiInfo.StartedAt, dbInfo.StartedAt)
+	// The alias resolves on the network, so the dependency is also reachable by it.
+	r, err := cs[0].Exec(t.Context(), "ping", "-c1", "-W2", "db")
+	require.NoError(t, err)
+	assert.Equal(t, 0, r.ExitCode, r.Stdout+r.Stderr)
 }

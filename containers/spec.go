@@ -411,8 +411,9 @@ func (s Spec) StartTimeout(d time.Duration) Spec {
 	return s
 }
 
-// DependsOn names the specs (by Named) that StartAll must have started and made ready
-// before this one starts.
+// DependsOn names the specs that StartAll must have started and made ready before this
+// one starts. A spec is named by Named or by any of its network aliases (see On);
+// aliases let parallel tests run the same stack without clashing container names.
 func (s Spec) DependsOn(names ...string) Spec {
 	s.dependsOn = append(slices.Clip(s.dependsOn), names...)
 	return s

@@ -342,6 +342,11 @@ func (c *Container) afterStart(ctx context.Context) error {
 		}
 	}
 	c.imageID = info.Image
+	if info.State != nil {
+		if ts, err := time.Parse(time.RFC3339Nano, info.State.StartedAt); err == nil {
+			c.startedAt = ts
+		}
+	}
 	if info.Config != nil && info.Config.Healthcheck != nil && len(info.Config.Healthcheck.Test) > 0 && info.Config.Healthcheck.Test[0] != "NONE" {
 		c.status.HasHealthCheck = true
 	}
