@@ -45,12 +45,16 @@ type Container struct {
 	ports     map[string]int
 	imageID   string
 	startedAt time.Time // of the latest start, from the engine
+	directIP  string    // the container's address on a local engine's network, if any
 	status    wait.Status
 	changed   chan struct{}
 	gone      bool
 }
 
-var _ wait.Target = (*Container)(nil)
+var (
+	_ wait.Target       = (*Container)(nil)
+	_ wait.DirectTarget = (*Container)(nil)
+)
 
 func newContainer(eng *engine.Engine, s Spec, id, name, image string) *Container {
 	return &Container{eng: eng, spec: s, id: id, name: name, image: image, changed: make(chan struct{})}
@@ -92,6 +96,24 @@ func exposedList(ps []string) string {
 		return "none"
 	}
 	return strings.Join(ps, ", ")
+}
+
+// DirectAddr returns the container's own address for port ("172.17.0.3:5432"), which
+// a process on the engine's machine can dial without the published port, or ok false
+// for a remote engine. wait.ForPort uses it to ask the container's kernel directly
+// whether the port listens (see wait.DirectTarget).
+func (c *Container) DirectAddr(port string) (string, bool) {
+	p, err := normalizePort(port)
+	if err != nil {
+		return "", false
+	}
+	num, _, _ := strings.Cut(p, "/")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.directIP == "" {
+		return "", false
+	}
+	return net.JoinHostPort(c.directIP, num), true
 }
 
 // MappedPort returns the host port on which the container port is published. Asking
