@@ -13,31 +13,51 @@ import (
 	"unicode/utf8"
 )
 
-// Backoff between probes: the first retry comes after firstDelay, each later one after
-// half as long again as the one before, up to the strategy's cap. Probes are cheap (a
-// local dial, a small HTTP request), so the first ones come quickly: a container that
-// becomes ready a few milliseconds after it started is seen a few milliseconds later.
-const (
-	firstDelay = 2 * time.Millisecond
-	// probeCap caps the delay between dials and HTTP requests.
-	probeCap = 50 * time.Millisecond
-	// execCap caps the delay between readiness commands, which cost the engine more.
-	execCap = 200 * time.Millisecond
-	// funcCap caps the delay between calls of a ForFunc function.
-	funcCap = 100 * time.Millisecond
+// Pacing of repeated probes. The first retry comes after firstDelay, each later one
+// after half as long again, up to a cap that grows with the time already waited: a
+// fraction of it (1/ratio), never below floor nor above max. So a container that
+// becomes ready soon is seen within a few milliseconds, and one that takes long is not
+// probed more than its wait warrants.
+const firstDelay = 2 * time.Millisecond
+
+// pace is how often a kind of probe may repeat.
+type pace struct {
+	floor, max time.Duration
+	ratio      time.Duration
+}
+
+var (
+	// probePace is for dials and HTTP requests, which cost almost nothing: every 5 ms
+	// during the first second, then 1/200 of the time waited, up to 100 ms.
+	probePace = pace{floor: 5 * time.Millisecond, max: 100 * time.Millisecond, ratio: 200}
+	// execPace is for readiness commands, each a process the engine starts.
+	execPace = pace{floor: 20 * time.Millisecond, max: 500 * time.Millisecond, ratio: 10}
+	// funcPace is for ForFunc functions, whose cost is unknown.
+	funcPace = pace{floor: 5 * time.Millisecond, max: 200 * time.Millisecond, ratio: 50}
 )
 
 // backoff yields growing delays between probes.
-type backoff struct{ next, max time.Duration }
+type backoff struct {
+	pace
+	next  time.Duration
+	start time.Time
+}
 
-func newBackoff(max time.Duration) *backoff { return &backoff{next: firstDelay, max: max} }
+func newBackoff(p pace) *backoff { return &backoff{pace: p, next: firstDelay, start: time.Now()} }
+
+// delay returns the next delay.
+func (b *backoff) delay() time.Duration {
+	limit := min(max(time.Since(b.start)/b.ratio, b.floor), b.max)
+	d := min(b.next, limit)
+	b.next = min(b.next*3/2, b.max)
+	return d
+}
 
 // sleep waits for the next delay or until ctx is done, and reports whether the delay
 // passed.
 func (b *backoff) sleep(ctx context.Context) bool {
-	t := time.NewTimer(b.next)
+	t := time.NewTimer(b.delay())
 	defer t.Stop()
-	b.next = min(b.next*3/2, b.max)
 	select {
 	case <-t.C:
 		return true

@@ -28,8 +28,9 @@
 // milliseconds apart. When the container dies while a strategy waits, Ready returns at
 // once with the exit code and the last log lines, instead of waiting for the deadline.
 //
-// Each strategy has a Timeout of its own. Otherwise the deadline is the context's, then
-// the spec's start timeout, then CONTAINERTEST_START_TIMEOUT, then 60 s. Every error
+// Each strategy can have a Timeout of its own. Otherwise the deadline is the spec's start
+// timeout or the context's deadline, whichever comes first; with neither,
+// CONTAINERTEST_START_TIMEOUT, or 60 s. Every error
 // that means "not ready" wraps ErrNotReady and says what the strategy last saw
 // ("connection refused", "HTTP 503", "log matched 1 of 2", "unhealthy: <probe output>");
 // an error caused by the container's exit also wraps ErrExited.

@@ -17,9 +17,10 @@ type ExecStrategy struct {
 
 // ForExec waits until cmd, run in the container (as docker exec does), exits with code
 // 0: a readiness command such as "pg_isready". It is run again after a growing delay
-// (from a few milliseconds up to 200 ms) until it succeeds. A command that cannot be
-// run at all (exit code 126 or 127: not found, not executable) fails at once. The image
-// needs the command, so FROM scratch images need ForPort, ForLog or ForHTTP instead.
+// (from a few milliseconds, up to 500 ms for a long wait) until it succeeds. A command
+// that cannot be run at all (exit code 126 or 127: not found, not executable) fails at
+// once. The image needs the command, so FROM scratch images need ForPort, ForLog or
+// ForHTTP instead.
 func ForExec(cmd ...string) *ExecStrategy {
 	if len(cmd) == 0 {
 		panic("wait: ForExec: no command")
@@ -55,7 +56,7 @@ func (s *ExecStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 	start := time.Now()
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
-	b := newBackoff(execCap)
+	b := newBackoff(execPace)
 	var last string
 	for {
 		res, err := t.Exec(ctx, s.cmd...)
@@ -67,7 +68,7 @@ func (s *ExecStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 			}
 		case res.ExitCode == s.exitCode:
 			return nil
-		case (res.ExitCode == 126 || res.ExitCode == 127) && s.exitCode != 126 && s.exitCode != 127:
+		case cannotRun(res) && s.exitCode != 126 && s.exitCode != 127:
 			return fmt.Errorf("%s: run command: exit code %d, it cannot be run in the container%s",
 				s, res.ExitCode, outputHint(res))
 		default:
@@ -89,4 +90,20 @@ func outputHint(r ExecResult) string {
 		return ""
 	}
 	return ": " + oneLine(out, 200)
+}
+
+// cannotRun reports whether r says that the command could not be started at all: not
+// found, not executable (exit codes 126 and 127). The engine also answers 126 when the
+// container is stopping; that is for Ready to report, not a reason to give up.
+func cannotRun(r ExecResult) bool {
+	if r.ExitCode != 126 && r.ExitCode != 127 {
+		return false
+	}
+	out := r.Stdout + r.Stderr
+	for _, transient := range []string{"stopped state", "not running", "is paused", "is restarting"} {
+		if strings.Contains(out, transient) {
+			return false
+		}
+	}
+	return true
 }

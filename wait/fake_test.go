@@ -101,6 +101,17 @@ type listerTarget struct {
 
 func (l listerTarget) ExposedPorts() []string { return l.exposed }
 
+// directTarget is a fakeTarget whose container ports can also be dialled directly.
+type directTarget struct {
+	*fakeTarget
+	direct map[string]string
+}
+
+func (d directTarget) DirectAddr(port string) (string, bool) {
+	a, ok := d.direct[port]
+	return a, ok
+}
+
 // fakeLog is a log that grows by chunks. Each reader replays it from the start and then
 // blocks for more; like a stream whose context is not watched, only Close or the end of
 // the log stops it.

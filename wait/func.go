@@ -16,9 +16,9 @@ type FuncStrategy struct {
 }
 
 // ForFunc waits until fn returns nil: it calls fn at once, then again after a growing
-// delay (from a few milliseconds up to 100 ms) while fn returns an error. The last error
-// is what a timeout reports. fn should return promptly when ctx is done. For a check
-// against a client the test already has:
+// delay (from a few milliseconds, up to 200 ms for a long wait) while fn returns an
+// error. The last error is what a timeout reports. fn should return promptly when ctx
+// is done. For a check against a client the test already has:
 //
 //	wait.ForFunc(func(ctx context.Context, t wait.Target) error {
 //		port, err := t.LookupPort("6379/tcp")
@@ -49,7 +49,7 @@ func (s *FuncStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 	start := time.Now()
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
-	b := newBackoff(funcCap)
+	b := newBackoff(funcPace)
 	var last string
 	for {
 		err := s.fn(ctx, t)

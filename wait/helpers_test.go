@@ -37,18 +37,27 @@ func requirePending(t *testing.T, done <-chan error, why string) {
 // userland proxy with nothing behind it (accept, then close at once) or like a real
 // server (accept and keep the connection open, silent).
 type testServer struct {
-	ln       net.Listener
-	real     atomic.Bool
-	accepted atomic.Int64
+	ln   net.Listener
+	real atomic.Bool
+	// closeAfter delays the close of a connection when not real, as a busy proxy does.
+	closeAfter time.Duration
+	accepted   atomic.Int64
 	// acceptedCh receives the running count after each accept, without blocking.
 	acceptedCh chan int64
 }
 
 func newTestServer(t *testing.T, real bool) *testServer {
 	t.Helper()
+	return newSlowTestServer(t, real, 0)
+}
+
+// newSlowTestServer is newTestServer whose proxy mode closes connections only after
+// closeAfter.
+func newSlowTestServer(t *testing.T, real bool, closeAfter time.Duration) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := &testServer{ln: ln, acceptedCh: make(chan int64, 1024)}
+	s := &testServer{ln: ln, acceptedCh: make(chan int64, 1024), closeAfter: closeAfter}
 	s.real.Store(real)
 	t.Cleanup(func() { ln.Close() })
 	go func() {
@@ -62,7 +71,11 @@ func newTestServer(t *testing.T, real bool) *testServer {
 			default:
 			}
 			if !s.real.Load() {
-				c.Close()
+				if s.closeAfter > 0 {
+					time.AfterFunc(s.closeAfter, func() { c.Close() })
+				} else {
+					c.Close()
+				}
 				continue
 			}
 			go func() {

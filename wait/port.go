@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -45,11 +46,14 @@ func (s *PortStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 	if err != nil {
 		return fmt.Errorf("%s: look up port: %w", s, err)
 	}
-	addr := net.JoinHostPort(t.Host(), strconv.Itoa(hp))
-	b := newBackoff(probeCap)
+	p := portProbe{addr: net.JoinHostPort(t.Host(), strconv.Itoa(hp))}
+	if d, ok := t.(DirectTarget); ok {
+		p.direct, p.useDirect = d.DirectAddr(s.port)
+	}
+	b := newBackoff(probePace)
 	var last string
 	for {
-		err := probeTCP(ctx, addr)
+		err := p.probe(ctx)
 		if err == nil {
 			return nil
 		}
@@ -58,7 +62,7 @@ func (s *PortStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 			last = describeErr(err)
 		}
 		if ctx.Err() != nil || !b.sleep(ctx) {
-			return notReady(ctx, describeAt{s, addr}, start, last)
+			return notReady(ctx, describeAt{s, p.addr}, start, last)
 		}
 	}
 }
@@ -71,39 +75,98 @@ type describeAt struct {
 
 func (d describeAt) String() string { return d.s.String() + " (" + d.addr + ")" }
 
-// proxyWindow is how long a fresh connection must stay open, silent, to count as
-// ready. The engine's userland proxy accepts every connection to a published port,
-// dials the container, and closes the client's connection when nobody listens there;
-// that takes well under a millisecond on an idle machine, so a few milliseconds tell
-// it apart from a server that accepted and waits for the client to speak.
-const proxyWindow = 5 * time.Millisecond
-
-// errClosedAtOnce marks a connection that was accepted and closed before proxyWindow.
+// errClosedAtOnce marks a connection that was accepted and closed without a word.
 var errClosedAtOnce = errors.New(closedAtOnce)
 
-// probeTCP connects to addr and reports nil when something really listens there.
-func probeTCP(ctx context.Context, addr string) error {
+// Telling the engine's userland proxy from a server. The proxy accepts every
+// connection to a published port at once, then dials the container and closes the
+// client's connection when nobody listens there. Through the proxy alone, "listening"
+// can only be told by a connection that stays open, silent, for longer than the proxy
+// takes to close one: usually well under a millisecond, but tens of milliseconds when
+// the machine is busy or the proxy has just started. So a wait that can reach the
+// container directly (see DirectTarget) trusts the container's own answer, refused or
+// accepted, and only falls back to timing the proxy when it cannot.
+const (
+	// minWindow is how long a connection through the proxy must stay open to count,
+	// at least; longer when the proxy was seen to take longer (maxWindow at most).
+	minWindow = 100 * time.Millisecond
+	maxWindow = time.Second
+	// directTimeout bounds a direct dial; the container's kernel answers a local dial
+	// at once, so no answer means the address is not reachable from here.
+	directTimeout = 250 * time.Millisecond
+)
+
+// portProbe probes one published port, directly when it can.
+type portProbe struct {
+	addr      string // the published host address
+	direct    string // the container's own address, when reachable
+	useDirect bool
+	slowest   time.Duration // the longest the proxy took to close a connection
+}
+
+// probe reports nil when a process in the container listens on the port and the
+// published address accepts connections.
+func (p *portProbe) probe(ctx context.Context) error {
+	if p.useDirect {
+		err := dial(ctx, p.direct, directTimeout)
+		switch {
+		case err == nil:
+			// The process listens. The published address must accept too (the
+			// engine's forwarding is in place); what happens behind it is known.
+			return dial(ctx, p.addr, time.Second)
+		case errors.Is(err, syscall.ECONNREFUSED), ctx.Err() != nil:
+			return err
+		}
+		// No answer, or no route: not reachable from here (a rootless engine, a VM,
+		// a remote host).
+		p.useDirect = false
+	}
+	return p.probeProxied(ctx)
+}
+
+// dial opens and closes one connection to addr.
+func dial(ctx context.Context, addr string, timeout time.Duration) error {
 	var d net.Dialer
-	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c, err := d.DialContext(dctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
+	return c.Close()
+}
+
+// probeProxied connects to the published address and reports nil when the connection
+// stays open (or the server speaks first) for longer than the proxy takes to close a
+// connection it cannot forward.
+func (p *portProbe) probeProxied(ctx context.Context) error {
+	var d net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	c, err := d.DialContext(dctx, "tcp", p.addr)
+	if err != nil {
+		return err
+	}
 	defer c.Close()
-	// A real server keeps the connection open (or sends a banner); the proxy closes it.
-	if err := c.SetReadDeadline(time.Now().Add(proxyWindow)); err != nil {
+	opened := time.Now()
+	window := min(max(minWindow, 4*p.slowest), maxWindow)
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
+	defer stop()
+	if err := c.SetReadDeadline(opened.Add(window)); err != nil {
 		return err
 	}
 	var buf [1]byte
 	_, err = c.Read(buf[:])
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	var ne net.Error
 	switch {
 	case err == nil:
-		return nil // sent a banner
+		return nil // the server spoke first (a banner)
 	case errors.As(err, &ne) && ne.Timeout():
 		return nil // open and silent
-	default:
-		return errClosedAtOnce
 	}
+	p.slowest = max(p.slowest, time.Since(opened))
+	return errClosedAtOnce
 }

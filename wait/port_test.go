@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -157,4 +158,52 @@ func TestTimeoutReturnsACopy(t *testing.T) {
 	err := <-done
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Contains(t, err.Error(), "not yet")
+}
+
+func TestForPortSlowProxyIsNotReady(t *testing.T) {
+	// A busy machine: the proxy takes 30 ms to give up on the container.
+	f := newFake()
+	srv := newSlowTestServer(t, false, 30*time.Millisecond)
+	f.ports["8080/tcp"] = srv.port()
+	done := async(t.Context(), f, wait.ForPort("8080/tcp"), long)
+	srv.awaitAccepts(t, 4)
+	requirePending(t, done, "every connection was closed after 30 ms")
+	srv.real.Store(true)
+	require.NoError(t, <-done)
+}
+
+func TestForPortDirectTrustsTheContainer(t *testing.T) {
+	// The container itself accepts: ready, however the proxy behaves.
+	f := newFake()
+	f.ports["8080/tcp"] = newTestServer(t, false).port()
+	listening := newTestServer(t, true)
+	d := directTarget{f, map[string]string{"8080/tcp": listening.ln.Addr().String()}}
+	require.NoError(t, wait.Ready(t.Context(), d, wait.ForPort("8080/tcp"), long))
+	assert.Positive(t, listening.accepted.Load())
+
+	// The container refuses: not ready, however long the proxy keeps connections.
+	g := newFake()
+	g.ports["8080/tcp"] = newTestServer(t, true).port()
+	d = directTarget{g, map[string]string{"8080/tcp": "127.0.0.1:" + strconv.Itoa(refusedPort(t))}}
+	err := wait.Ready(t.Context(), d, wait.ForPort("8080/tcp").Timeout(100*time.Millisecond), long)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "connection refused")
+
+	// The container listens but the published port does not accept yet.
+	h := newFake()
+	h.ports["8080/tcp"] = refusedPort(t)
+	d = directTarget{h, map[string]string{"8080/tcp": listening.ln.Addr().String()}}
+	err = wait.Ready(t.Context(), d, wait.ForPort("8080/tcp").Timeout(100*time.Millisecond), long)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "connection refused")
+}
+
+func TestForPortDirectUnreachableFallsBack(t *testing.T) {
+	// 192.0.2.0/24 is reserved for documentation: no route, or no answer.
+	f := newFake()
+	srv := newTestServer(t, true)
+	f.ports["8080/tcp"] = srv.port()
+	d := directTarget{f, map[string]string{"8080/tcp": "192.0.2.1:8080"}}
+	require.NoError(t, wait.Ready(t.Context(), d, wait.ForPort("8080/tcp"), long))
+	assert.Positive(t, srv.accepted.Load())
 }

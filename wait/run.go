@@ -20,9 +20,10 @@ func DefaultTimeout() time.Duration {
 	return 60 * time.Second
 }
 
-// Ready waits until s reports t ready. The deadline is ctx's when it has one (a context
-// deadline always wins), otherwise timeout, otherwise DefaultTimeout. A strategy's own
-// Timeout applies within that.
+// Ready waits until s reports t ready. timeout is the spec's start timeout: when it is
+// positive, the wait ends after it or at ctx's deadline, whichever comes first. When it
+// is zero, ctx's deadline applies if ctx has one (it wins over the default), otherwise
+// DefaultTimeout. A strategy's own Timeout applies within that.
 //
 // When the container exits while s waits, and s does not wait for an exit (ForExit, or
 // a combination holding it), Ready returns at once, woken by t.StatusChanged, with the
@@ -32,10 +33,10 @@ func Ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) err
 	if s == nil {
 		return nil
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		if timeout <= 0 {
-			timeout = DefaultTimeout()
-		}
+	if _, ok := ctx.Deadline(); !ok && timeout <= 0 {
+		timeout = DefaultTimeout()
+	}
+	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()

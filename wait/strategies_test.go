@@ -102,6 +102,22 @@ func TestForExecCommandThatCannotRunFailsAtOnce(t *testing.T) {
 	assert.EqualValues(t, 1, calls.Load())
 }
 
+func TestForExecKeepsTryingWhileTheContainerStops(t *testing.T) {
+	// The engine answers 126 for an exec into a container that is stopping, before
+	// the die event arrives: that is the container's death, not a missing command.
+	f := newFake()
+	var calls atomic.Int32
+	f.exec = func(ctx context.Context, cmd []string) (wait.ExecResult, error) {
+		if calls.Add(1) == 2 {
+			f.exit(3, false)
+		}
+		return wait.ExecResult{ExitCode: 126, Stdout: "OCI runtime exec failed: cannot exec in a stopped state: unknown"}, nil
+	}
+	err := wait.Ready(t.Context(), f, wait.ForExec("check"), long)
+	require.ErrorIs(t, err, wait.ErrExited)
+	assert.Contains(t, err.Error(), "exited with code 3 while waiting")
+}
+
 func TestForExecKeepsTryingThroughExecErrors(t *testing.T) {
 	f := newFake()
 	var calls atomic.Int32

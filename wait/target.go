@@ -77,3 +77,15 @@ type PortLister interface {
 	// spec exposed them.
 	ExposedPorts() []string
 }
+
+// A DirectTarget is a Target whose container can be reached directly from this process,
+// not only through the engine's published ports: a local Linux engine's bridge network.
+// It is optional. ForPort uses it to ask the container's own kernel whether a process
+// listens, which is exact and immediate; without it ForPort must infer that from how
+// long the engine's userland proxy keeps a connection open.
+type DirectTarget interface {
+	// DirectAddr returns the address ("172.17.0.3:5432") at which the container port
+	// ("5432/tcp") is reached without port publishing, or ok false when there is none.
+	// The address may turn out to be unreachable; ForPort then stops using it.
+	DirectAddr(port string) (addr string, ok bool)
+}
