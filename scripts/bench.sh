@@ -11,6 +11,8 @@
 #   BENCH_OUT=dir      also keep the raw results (results.txt, benchstat.txt, notes.md)
 #                      in dir, and with BENCH_QUICK the report and chart too
 #   BENCH_NO_BENCHSTAT=1  skip benchstat (it is fetched with `go run` on first use)
+#   BENCH_FROM=dir     run nothing: write the report again from the results a run kept
+#                      with BENCH_OUT=dir (after editing internal/bench/notes.md)
 #
 # A full run takes about 15 minutes on an idle 2-core machine; most of it is
 # testcontainers-go waiting 10 s per teardown and rebuilding an image per start. Run it
@@ -52,51 +54,60 @@ fi
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime | sed 's/.*load average[s]*: //'; }
 
 cd "$root/internal/bench"
-echo "bench: compiling the benchmarks" >&2
-go test -c -o "$work/bench.test" .
-export CONTAINERTEST_REQUIRE_DOCKER=1
+if [[ -n ${BENCH_FROM:-} ]]; then
+	cp "$BENCH_FROM/results.txt" "$BENCH_FROM/findings.txt" "$work"/
+	stat=$work/benchstat.txt
+	cp "$BENCH_FROM/benchstat.txt" "$stat" 2>/dev/null || : >"$stat"
+else
+	echo "bench: compiling the benchmarks" >&2
+	go test -c -o "$work/bench.test" .
+	export CONTAINERTEST_REQUIRE_DOCKER=1
 
-{
-	BENCH_PRINT_ENV=1 "$work/bench.test" -test.run '^TestEnvironment$' | grep -E '^[a-z-]+: '
-	echo "testcontainers-go: $(go list -m -f '{{.Version}}' github.com/testcontainers/testcontainers-go)"
-	echo "started: $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "load-start: $(load)"
-	echo "count: rounds per benchmark: $(for b in "${order[@]}"; do printf '%s %s, ' "$b" "${rounds[$b]}"; done | sed 's/, $//')"
-} >"$results"
+	{
+		BENCH_PRINT_ENV=1 "$work/bench.test" -test.run '^TestEnvironment$' | grep -E '^[a-z-]+: '
+		echo "testcontainers-go: $(go list -m -f '{{.Version}}' github.com/testcontainers/testcontainers-go)"
+		# The benchmarks build the library from the working tree (replace ../..).
+		dirty=$(git -C "$root" status --porcelain -- containers wait network volume internal ':!internal/bench' | awk '{print $2}' | xargs -r -n1 dirname | sort -u | tr '\n' ' ')
+		echo "library: commit $(git -C "$root" rev-parse --short HEAD)${dirty:+, with uncommitted changes in: $dirty}"
+		echo "started: $(date -u '+%Y-%m-%d %H:%M UTC')"
+		echo "load-start: $(load)"
+		echo "count: rounds per benchmark: $(for b in "${order[@]}"; do printf '%s %s, ' "$b" "${rounds[$b]}"; done | sed 's/, $//')"
+	} >"$results"
 
-echo "bench: findings" >&2
-BENCH_PROXY=1 "$work/bench.test" -test.run '^TestFinding' -test.v | grep 'finding:' | sed 's/^ *[a-z_]*\.go:[0-9]*: //' >"$work/findings.txt" || true
-cat "$work/findings.txt" >&2
+	echo "bench: findings" >&2
+	BENCH_PROXY=1 "$work/bench.test" -test.run '^TestFinding' -test.v | grep 'finding:' | sed 's/^ *[a-z_]*\.go:[0-9]*: //' >"$work/findings.txt" || true
+	cat "$work/findings.txt" >&2
 
-for b in "${order[@]}"; do
-	if ! [[ $b =~ $filter ]]; then
-		continue
+	for b in "${order[@]}"; do
+		if ! [[ $b =~ $filter ]]; then
+			continue
+		fi
+		echo "bench: $b (${rounds[$b]} rounds; load $(load))" >&2
+		echo "load: $(load)" >>"$results"
+		"$work/bench.test" -test.run '^$' -test.bench "^Benchmark$b\$" -test.benchtime 1x \
+			-test.count "${rounds[$b]}" -test.timeout 60m | tee -a "$results" | grep -E '^Benchmark|FAIL|panic' >&2 || {
+			echo "bench: $b failed; its output:" >&2
+			tail -n 30 "$results" >&2
+			exit 1
+		}
+	done
+	echo "load-end: $(load)" >>"$results"
+
+	stat=$work/benchstat.txt
+	: >"$stat"
+	if [[ ${BENCH_NO_BENCHSTAT:-} != 1 ]]; then
+		# Configuration lines that change between benchmarks would split benchstat's tables.
+		grep -vE '^(load|started|load-start|load-end|count): ' "$results" >"$work/this-run"
+		(cd "$work" && go run "$benchstat_pkg" this-run >"$stat" 2>/dev/null) || {
+			echo "bench: benchstat unavailable; the report goes without it" >&2
+			: >"$stat"
+		}
 	fi
-	echo "bench: $b (${rounds[$b]} rounds; load $(load))" >&2
-	echo "load: $(load)" >>"$results"
-	"$work/bench.test" -test.run '^$' -test.bench "^Benchmark$b\$" -test.benchtime 1x \
-		-test.count "${rounds[$b]}" -test.timeout 60m | tee -a "$results" | grep -E '^Benchmark|FAIL|panic' >&2 || {
-		echo "bench: $b failed; its output:" >&2
-		tail -n 30 "$results" >&2
-		exit 1
-	}
-done
-echo "load-end: $(load)" >>"$results"
-
-stat=$work/benchstat.txt
-: >"$stat"
-if [[ ${BENCH_NO_BENCHSTAT:-} != 1 ]]; then
-	# Configuration lines that change between benchmarks would split benchstat's tables.
-	grep -vE '^(load|started|load-start|load-end|count): ' "$results" >"$work/this-run"
-	(cd "$work" && go run "$benchstat_pkg" this-run >"$stat" 2>/dev/null) || {
-		echo "bench: benchstat unavailable; the report goes without it" >&2
-		: >"$stat"
-	}
 fi
 
 notes=$work/notes.md
 {
-	echo "## Findings about testcontainers-go on this machine"
+	echo "## Findings on this machine"
 	echo
 	echo "Recorded by the tests in \`internal/bench/findings_test.go\` in this run:"
 	echo
@@ -109,7 +120,7 @@ mkdir -p "$(dirname "$svg")"
 go run ./cmd/benchreport -in "$results" -md "$md" -svg "$svg" -notes "$notes" -benchstat "$stat"
 if [[ -n ${BENCH_OUT:-} ]]; then
 	mkdir -p "$BENCH_OUT"
-	cp "$results" "$stat" "$notes" "$BENCH_OUT"/
+	cp "$results" "$stat" "$work/findings.txt" "$notes" "$BENCH_OUT"/
 	if [[ ${BENCH_QUICK:-} == 1 ]]; then
 		cp "$md" "$svg" "$BENCH_OUT"/
 	fi

@@ -69,9 +69,9 @@ func keyContext() (string, error) {
 // compute the key, save the memo. Cold: no memo file yet (every file is read and
 // hashed; the files are in the page cache, having just been written). Warm: the memo
 // file of an earlier run (only stat calls). Warm-inproc: a memo already loaded in this
-// process, as for a second Build of the same context in one test binary. Walk: a plain
-// filepath.WalkDir with an lstat of every entry, the floor for any key that must notice
-// a changed file by its stat data.
+// process, as for a second Build of the same context in one test binary. Memo-load:
+// loading the memo file alone (warm ≈ memo-load + warm-inproc). Walk, for reference: a
+// plain sequential filepath.WalkDir with an lstat of every entry.
 func BenchmarkBuildKey(b *testing.B) {
 	dir, err := keyContext()
 	if err != nil {
@@ -119,6 +119,12 @@ func BenchmarkBuildKey(b *testing.B) {
 			var k string
 			d, err := timed(func() (err error) { k, err = buildcache.Key(ctx, in, bases, loaded); return err })
 			return d, check(k, err)
+		}},
+		impl{name: "memo-load", run: func(ctx context.Context) (time.Duration, error) {
+			return timed(func() error {
+				buildcache.LoadMemo(warmPath)
+				return nil
+			})
 		}},
 		impl{name: "walk", run: func(ctx context.Context) (time.Duration, error) {
 			return timed(func() error {
