@@ -210,7 +210,7 @@ func (s *HTTPStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 	url := scheme + "://" + net.JoinHostPort(t.Host(), strconv.Itoa(hp)) + s.path
 	who := describeAt{s, url}
 
-	b := newBackoff(probeCap)
+	b := newBackoff(probePace)
 	var last string
 	for {
 		saw, err := s.attempt(ctx, client, url)
