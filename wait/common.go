@@ -188,12 +188,12 @@ func describeErr(err error) string {
 	return err.Error()
 }
 
-// oneLine shortens probe output for a message: whitespace collapsed, at most max bytes,
-// keeping the end (where the reason usually is).
-func oneLine(s string, max int) string {
+// oneLine shortens probe output for a message: whitespace collapsed, at most limit
+// bytes, keeping the end (where the reason usually is).
+func oneLine(s string, limit int) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > max {
-		i := len(s) - max
+	if len(s) > limit {
+		i := len(s) - limit
 		for i < len(s) && !utf8.RuneStart(s[i]) {
 			i++
 		}

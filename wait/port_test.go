@@ -101,7 +101,7 @@ func TestForPortContainerDiesWhileWaiting(t *testing.T) {
 	assert.ErrorIs(t, err, wait.ErrNotReady)
 	assert.NotErrorIs(t, err, context.DeadlineExceeded)
 	msg := err.Error()
-	assert.Contains(t, msg, "port 8080/tcp: container fake-1 exited with code 2 (out of memory) while waiting")
+	assert.Contains(t, msg, "port 8080/tcp: container fake-1 exited with code 2 (out of memory) while waiting (last saw: connection closed at once")
 	assert.Contains(t, msg, "panic: cannot bind")
 }
 
@@ -179,7 +179,7 @@ func TestForPortDirectTrustsTheContainer(t *testing.T) {
 	listening := newTestServer(t, true)
 	d := directTarget{f, map[string]string{"8080/tcp": listening.ln.Addr().String()}}
 	require.NoError(t, wait.Ready(t.Context(), d, wait.ForPort("8080/tcp"), long))
-	assert.Positive(t, listening.accepted.Load())
+	listening.awaitAccepts(t, 1) // the container itself was asked
 
 	// The container refuses: not ready, however long the proxy keeps connections.
 	g := newFake()
@@ -205,5 +205,5 @@ func TestForPortDirectUnreachableFallsBack(t *testing.T) {
 	f.ports["8080/tcp"] = srv.port()
 	d := directTarget{f, map[string]string{"8080/tcp": "192.0.2.1:8080"}}
 	require.NoError(t, wait.Ready(t.Context(), d, wait.ForPort("8080/tcp"), long))
-	assert.Positive(t, srv.accepted.Load())
+	srv.awaitAccepts(t, 1)
 }

@@ -55,7 +55,7 @@ func Ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) err
 	}
 	if !expectsExit {
 		if st := t.Status(); st.Exited || errors.Is(context.Cause(wctx), ErrExited) {
-			err = &exitedError{strategy: describe(s), name: t.Name(), status: st}
+			err = &exitedError{strategy: describe(s), name: t.Name(), status: st, detail: lastSeen(err)}
 		}
 	}
 	if _, ok := s.(selfDescribing); !ok {
@@ -64,6 +64,20 @@ func Ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) err
 		}
 	}
 	return &readyError{err: err, tail: lastLines(ctx, t)}
+}
+
+// lastSeen digs what a strategy saw last out of its error, for a message about the
+// container's exit: "connection refused", "log matched 1 of 2".
+func lastSeen(err error) string {
+	var te *timeoutError
+	if errors.As(err, &te) && te.last != "" {
+		return "last saw: " + te.last
+	}
+	var ee *exitedError
+	if errors.As(err, &ee) {
+		return ee.detail
+	}
+	return ""
 }
 
 // watchExit returns a context that is cancelled, with cause ErrExited, as soon as t's
