@@ -44,7 +44,7 @@ type Container struct {
 	mu        sync.Mutex
 	ports     map[string]int
 	imageID   string
-	startedAt time.Time // of the latest start, from the engine
+	logsSince time.Time // the end of the previous run, zero before a restart
 	directIP  string    // the container's address on a local engine's network, if any
 	status    wait.Status
 	changed   chan struct{}
@@ -403,9 +403,9 @@ func (c *Container) readLogs(ctx context.Context, tail string) (string, error) {
 func (c *Container) FollowLogs(ctx context.Context) (io.ReadCloser, error) {
 	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true}
 	c.mu.Lock()
-	if !c.startedAt.IsZero() {
+	if !c.logsSince.IsZero() {
 		// After a restart, only what the new run writes counts.
-		opts.Since = fmt.Sprintf("%d.%09d", c.startedAt.Unix(), c.startedAt.Nanosecond())
+		opts.Since = fmt.Sprintf("%d.%09d", c.logsSince.Unix(), c.logsSince.Nanosecond())
 	}
 	c.mu.Unlock()
 	rc, err := c.eng.Client.ContainerLogs(ctx, c.id, opts)

@@ -357,8 +357,10 @@ func (c *Container) afterStart(ctx context.Context) error {
 		}
 	}
 	if info.State != nil {
-		if ts, err := time.Parse(time.RFC3339Nano, info.State.StartedAt); err == nil {
-			c.startedAt = ts
+		// The engine stamps StartedAt after the process began, so its first lines can
+		// carry earlier times; the end of the previous run is a safe boundary instead.
+		if ts, err := time.Parse(time.RFC3339Nano, info.State.FinishedAt); err == nil && ts.Year() > 1 {
+			c.logsSince = ts
 		}
 	}
 	if info.Config != nil && info.Config.Healthcheck != nil && len(info.Config.Healthcheck.Test) > 0 && info.Config.Healthcheck.Test[0] != "NONE" {
