@@ -103,7 +103,8 @@ func (r Ref) marker() (string, error) {
 }
 
 // MarkKept records refs as kept: the watchdog and the sweep of every process that
-// uses the same cache directory leave them alone from now on. Call it before the
+// uses the same cache directory (or, for markers in the default directory, any cache
+// directory) leave them alone from now on. Call it before the
 // process ends, for resources that were created without LabelKeep and are to stay. A
 // marker whose resource no longer exists is deleted by a later sweep against the same
 // engine.
@@ -150,13 +151,35 @@ func (ms markers) set() map[Ref]bool {
 	return out
 }
 
-// readMarkers returns the resources recorded by MarkKept.
+// readMarkers returns the resources recorded by MarkKept in this process's cache
+// directory and, when CONTAINERTEST_CACHE_DIR points elsewhere, in the default one too:
+// a process with a cache directory of its own (a test of the build cache, say) must not
+// sweep what a process using the default directory keeps.
 func readMarkers() (markers, error) {
 	d, err := CacheDir()
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(d, "reaper", "kept")
+	out, err := readMarkersIn(filepath.Join(d, "reaper", "kept"))
+	if err != nil {
+		return nil, err
+	}
+	if os.Getenv(EnvCacheDir) != "" {
+		if ud, uerr := os.UserCacheDir(); uerr == nil {
+			if def := filepath.Join(ud, "containertest"); def != d {
+				more, err := readMarkersIn(filepath.Join(def, "reaper", "kept"))
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, more...)
+			}
+		}
+	}
+	return out, nil
+}
+
+// readMarkersIn reads the markers in one directory.
+func readMarkersIn(dir string) (markers, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

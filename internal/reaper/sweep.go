@@ -46,11 +46,12 @@ func Sweep(ctx context.Context, e *engine.Engine) ([]Ref, error) {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
 	present := make(map[Ref]bool, len(rs))
+	kept := markers.set()
 	var doomed []resource
 	var refs []Ref
 	for _, r := range rs {
 		present[r.Ref] = true
-		if r.kept(markers.set()) || !OwnerGone(r.Labels) {
+		if r.kept(kept) || !OwnerGone(r.Labels) {
 			continue
 		}
 		doomed = append(doomed, r)
