@@ -31,7 +31,7 @@ benchstat_pkg=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 # that medians are stable while the run stays under about 15 minutes.
 declare -A rounds=(
 	[Start]=20
-	[Teardown]=6
+	[Teardown]=10
 	[WaitLatency]=16
 	[Parallel]=8
 	[BuildStart]=8
