@@ -92,18 +92,23 @@ func outputHint(r ExecResult) string {
 	return ": " + oneLine(out, 200)
 }
 
-// cannotRun reports whether r says that the command could not be started at all: not
-// found, not executable (exit codes 126 and 127). The engine also answers 126 when the
-// container is stopping; that is for Ready to report, not a reason to give up.
+// cannotRun reports whether r says that the command could not be started at all: exit
+// code 127 (not found), or 126 with the engine or shell saying the file is missing or
+// not executable. The engine also answers 126 when the container is stopping, in
+// wording that varies ("cannot exec in a stopped state", "error executing setns
+// process"); that is for Ready to report as the container's exit, not a reason to give
+// up, so only positive evidence counts.
 func cannotRun(r ExecResult) bool {
-	if r.ExitCode != 126 && r.ExitCode != 127 {
-		return false
-	}
-	out := r.Stdout + r.Stderr
-	for _, transient := range []string{"stopped state", "not running", "is paused", "is restarting"} {
-		if strings.Contains(out, transient) {
-			return false
+	switch r.ExitCode {
+	case 127:
+		return true
+	case 126:
+		out := strings.ToLower(r.Stdout + r.Stderr)
+		for _, missing := range []string{"executable file not found", "no such file or directory", "permission denied", "not found"} {
+			if strings.Contains(out, missing) {
+				return true
+			}
 		}
 	}
-	return true
+	return false
 }

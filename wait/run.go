@@ -27,8 +27,10 @@ func DefaultTimeout() time.Duration {
 //
 // When the container exits while s waits, and s does not wait for an exit (ForExit, or
 // a combination holding it), Ready returns at once, woken by t.StatusChanged, with the
-// exit code and OOM flag; the error then wraps ErrExited. Every error wraps ErrNotReady
-// and ends with the container's last log lines.
+// exit code and OOM flag; the error then wraps ErrExited. A strategy that fails on its
+// own first (a command that could not run in a stopping container) gets a moment for
+// the exit to be reported, so that the error names the cause. Every error wraps
+// ErrNotReady and ends with the container's last log lines.
 func Ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) error {
 	if s == nil {
 		return nil
@@ -54,6 +56,12 @@ func Ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) err
 		return nil
 	}
 	if !expectsExit {
+		if ctx.Err() == nil && !t.Status().Exited {
+			// A strategy that failed on its own may have run into a container that is
+			// going away: give its die event a moment to arrive, so that the error
+			// names the cause.
+			awaitExit(ctx, t, exitGrace)
+		}
 		if st := t.Status(); st.Exited || errors.Is(context.Cause(wctx), ErrExited) {
 			err = &exitedError{strategy: describe(s), name: t.Name(), status: st, detail: lastSeen(err)}
 		}
@@ -64,6 +72,28 @@ func Ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) err
 		}
 	}
 	return &readyError{err: err, tail: lastLines(ctx, t)}
+}
+
+// exitGrace is how long Ready waits for a die event after a strategy failed.
+const exitGrace = 200 * time.Millisecond
+
+// awaitExit waits until t's status says it exited, at most d.
+func awaitExit(ctx context.Context, t Target, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		ch := t.StatusChanged()
+		if t.Status().Exited {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // lastSeen digs what a strategy saw last out of its error, for a message about the

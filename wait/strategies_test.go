@@ -100,22 +100,54 @@ func TestForExecCommandThatCannotRunFailsAtOnce(t *testing.T) {
 	assert.NotErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "exit code 127, it cannot be run in the container")
 	assert.EqualValues(t, 1, calls.Load())
+
+	g := newFake()
+	g.exec = func(ctx context.Context, cmd []string) (wait.ExecResult, error) {
+		return wait.ExecResult{ExitCode: 126, Stdout: `OCI runtime exec failed: exec: "pg_isready": executable file not found in $PATH: unknown`}, nil
+	}
+	err = wait.Ready(t.Context(), g, wait.ForExec("pg_isready"), long)
+	require.ErrorIs(t, err, wait.ErrNotReady)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "exit code 126, it cannot be run in the container: OCI runtime exec failed")
 }
 
 func TestForExecKeepsTryingWhileTheContainerStops(t *testing.T) {
 	// The engine answers 126 for an exec into a container that is stopping, before
 	// the die event arrives: that is the container's death, not a missing command.
-	f := newFake()
-	var calls atomic.Int32
-	f.exec = func(ctx context.Context, cmd []string) (wait.ExecResult, error) {
-		if calls.Add(1) == 2 {
-			f.exit(3, false)
+	for _, out := range []string{
+		"OCI runtime exec failed: exec failed: cannot exec in a stopped state: unknown",
+		"OCI runtime exec failed: exec failed: unable to start container process: error executing setns process: exit status 1: unknown",
+	} {
+		f := newFake()
+		var calls atomic.Int32
+		f.exec = func(ctx context.Context, cmd []string) (wait.ExecResult, error) {
+			if calls.Add(1) == 3 {
+				f.exit(3, false)
+			}
+			return wait.ExecResult{ExitCode: 126, Stdout: out}, nil
 		}
-		return wait.ExecResult{ExitCode: 126, Stdout: "OCI runtime exec failed: cannot exec in a stopped state: unknown"}, nil
+		err := wait.Ready(t.Context(), f, wait.ForExec("check"), long)
+		require.ErrorIs(t, err, wait.ErrExited)
+		assert.Contains(t, err.Error(), "exited with code 3 while waiting (last saw: exit code 126: "+out)
 	}
-	err := wait.Ready(t.Context(), f, wait.ForExec("check"), long)
+}
+
+func TestReadyWaitsBrieflyForTheDieEvent(t *testing.T) {
+	// The strategy fails on its own, just before the die event arrives: the error
+	// must name the exit, which is the cause.
+	g := newFake()
+	s := failing{func() { go g.exit(137, true) }}
+	err := wait.Ready(t.Context(), g, s, long)
 	require.ErrorIs(t, err, wait.ErrExited)
-	assert.Contains(t, err.Error(), "exited with code 3 while waiting")
+	assert.Contains(t, err.Error(), "exited with code 137 (out of memory) while waiting")
+}
+
+// failing is a strategy that calls before and then fails on its own.
+type failing struct{ before func() }
+
+func (f failing) WaitUntilReady(context.Context, wait.Target) error {
+	f.before()
+	return errors.New("connection reset")
 }
 
 func TestForExecKeepsTryingThroughExecErrors(t *testing.T) {
