@@ -17,11 +17,13 @@ type PortStrategy struct {
 	timeout time.Duration
 }
 
-// ForPort waits until the container port (e.g. "5432/tcp"; "5432" means tcp) accepts a
-// TCP connection through its published host port. The first dial comes at once, later
-// ones after a few milliseconds, growing. A connection that is accepted and closed at
-// once (the engine's userland proxy with nothing listening behind it) does not count.
-// It needs neither a shell nor exec, so it works on FROM scratch images.
+// ForPort waits until a process in the container listens on the container port (e.g.
+// "5432/tcp"; "5432" means tcp) and its published host port accepts connections. The
+// first dial comes at once, later ones after a few milliseconds, growing. When the
+// target can be reached directly (DirectTarget: a local engine), the container's own
+// kernel answers whether the port listens; otherwise a connection counts only if the
+// engine's userland proxy, which accepts on behalf of the container, keeps it open. It
+// needs neither a shell nor exec, so it works on FROM scratch images.
 func ForPort(port string) *PortStrategy { return &PortStrategy{port: port} }
 
 // Timeout returns a copy of s with a deadline of its own.
