@@ -14,15 +14,14 @@ import (
 var local = &engine.Engine{Host: "127.0.0.1"}
 
 func TestEngineConfigDefaults(t *testing.T) {
-	cfg, hc, nc, err := Image("busybox").Expose("80", "53/udp").engineConfig(local, "busybox", nil)
+	cfg, hc, nc, err := Image("busybox").Expose("80", "53/udp").engineConfig(local, "busybox", map[string]string{"k": "v"})
 	require.NoError(t, err)
 	assert.False(t, hc.Privileged, "privileged must be opt-in")
 	assert.False(t, hc.ReadonlyRootfs)
 	assert.Nil(t, nc)
 	assert.Nil(t, cfg.Cmd, "no Cmd: the image's CMD applies")
 	assert.Nil(t, cfg.Entrypoint, "no Entrypoint: the image's ENTRYPOINT applies")
-	assert.Equal(t, "true", cfg.Labels[engine.LabelManaged])
-	assert.Equal(t, engine.SessionID(), cfg.Labels[engine.LabelSession])
+	assert.Equal(t, map[string]string{"k": "v"}, cfg.Labels)
 	for _, p := range []nat.Port{"80/tcp", "53/udp"} {
 		assert.Contains(t, cfg.ExposedPorts, p)
 		assert.Equal(t, []nat.PortBinding{{HostIP: "127.0.0.1"}}, hc.PortBindings[p])
@@ -36,7 +35,7 @@ func TestEngineConfigRemoteEngineBindsAllInterfaces(t *testing.T) {
 }
 
 func TestEngineConfigPrivilegedOptIn(t *testing.T) {
-	_, hc, _, err := Image("busybox").Privileged().engineConfig(local, "busybox", nil)
+	_, hc, _, err := Image("busybox").Privileged().engineConfig(local, "busybox", map[string]string{"k": "v"})
 	require.NoError(t, err)
 	assert.True(t, hc.Privileged)
 }

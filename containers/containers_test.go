@@ -101,6 +101,14 @@ func TestPortsBindToLoopback(t *testing.T) {
 		}
 	}
 	assert.False(t, raw.HostConfig.Privileged)
+	// Every container carries the framework's labels, for teardown, the watchdog and
+	// the sweep.
+	assert.Equal(t, "true", raw.Config.Labels[engine.LabelManaged])
+	assert.Equal(t, engine.SessionID(), raw.Config.Labels[engine.LabelSession])
+	assert.Equal(t, t.Name(), raw.Config.Labels[engine.LabelTest])
+	for _, k := range []string{engine.LabelHost, engine.LabelPID, engine.LabelStart} {
+		assert.NotEmpty(t, raw.Config.Labels[k], k)
+	}
 }
 
 func TestSpecIsAValue(t *testing.T) {

@@ -72,11 +72,12 @@ func (s Spec) start(ctx context.Context, t testing.TB) (_ *Container, err error)
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("invalid spec: %w", err)
 	}
-	eng, err := engine.Get(ctx)
-	if err != nil {
-		return nil, err
+	testName := ""
+	if t != nil {
+		testName = t.Name()
 	}
-	if err := reaper.Ensure(ctx); err != nil {
+	eng, labels, err := reaper.Begin(ctx, s.labels, testName)
+	if err != nil {
 		return nil, err
 	}
 	image := s.image
@@ -91,7 +92,7 @@ func (s Spec) start(ctx context.Context, t testing.TB) (_ *Container, err error)
 	if name == "" {
 		name = generateName(t)
 	}
-	cfg, hc, nc, err := s.engineConfig(eng, image, t)
+	cfg, hc, nc, err := s.engineConfig(eng, image, labels)
 	if err != nil {
 		return nil, err
 	}
@@ -173,11 +174,8 @@ func (c *Container) waitReady(ctx context.Context) error {
 }
 
 // engineConfig translates the spec into the engine's configuration.
-func (s Spec) engineConfig(eng *engine.Engine, image string, t testing.TB) (*container.Config, *container.HostConfig, *dnetwork.NetworkingConfig, error) {
-	labels := reaper.WithLabels(s.labels)
-	if t != nil {
-		labels[engine.LabelTest] = t.Name()
-	}
+// labels are the container's labels, framework labels included (see reaper.Begin).
+func (s Spec) engineConfig(eng *engine.Engine, image string, labels map[string]string) (*container.Config, *container.HostConfig, *dnetwork.NetworkingConfig, error) {
 	cfg := &container.Config{
 		Image:      image,
 		Env:        dedupeEnv(s.env),

@@ -175,18 +175,11 @@ func create(ctx context.Context, test string, opts []Option) (*Network, error) {
 	if c.err != nil {
 		return nil, fmt.Errorf("create network: %w", c.err)
 	}
-	e, err := engine.Get(ctx)
+	e, labels, err := reaper.Begin(ctx, c.labels, test)
 	if err != nil {
 		return nil, fmt.Errorf("create network: %w", err)
 	}
-	if err := reaper.Ensure(ctx); err != nil {
-		return nil, fmt.Errorf("create network: %w", err)
-	}
 	name := nextName()
-	labels := reaper.WithLabels(c.labels)
-	if test != "" {
-		labels[engine.LabelTest] = test
-	}
 	o := dnetwork.CreateOptions{
 		Driver:     c.driver,
 		Internal:   c.internal,

@@ -131,18 +131,11 @@ func create(ctx context.Context, test string, opts []Option) (*Volume, error) {
 	if c.err != nil {
 		return nil, fmt.Errorf("create volume: %w", c.err)
 	}
-	e, err := engine.Get(ctx)
+	e, labels, err := reaper.Begin(ctx, c.labels, test)
 	if err != nil {
 		return nil, fmt.Errorf("create volume: %w", err)
 	}
-	if err := reaper.Ensure(ctx); err != nil {
-		return nil, fmt.Errorf("create volume: %w", err)
-	}
 	name := nextName()
-	labels := reaper.WithLabels(c.labels)
-	if test != "" {
-		labels[engine.LabelTest] = test
-	}
 	res, err := e.Client.VolumeCreate(ctx, dvolume.CreateOptions{
 		Name:       name,
 		Driver:     c.driver,

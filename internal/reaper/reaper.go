@@ -158,6 +158,24 @@ func WithLabels(user map[string]string) map[string]string {
 	return out
 }
 
+// Begin readies the creation of one resource: it connects to the engine, makes sure
+// the watchdog runs (Ensure), and returns the labels the resource must carry: user
+// labels under the framework's (WithLabels), plus the test's name when test is not "".
+func Begin(ctx context.Context, user map[string]string, test string) (*engine.Engine, map[string]string, error) {
+	e, err := engine.Get(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := Ensure(ctx); err != nil {
+		return nil, nil, err
+	}
+	labels := WithLabels(user)
+	if test != "" {
+		labels[engine.LabelTest] = test
+	}
+	return e, labels, nil
+}
+
 // LabelProcNS records the boot and pid namespace of the creating process, so that a
 // sweep only judges pids it can see: "<boot id>/<pid namespace>".
 const LabelProcNS = engine.LabelPrefix + "procns"
