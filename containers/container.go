@@ -54,6 +54,7 @@ type Container struct {
 var (
 	_ wait.Target       = (*Container)(nil)
 	_ wait.DirectTarget = (*Container)(nil)
+	_ wait.PortLister   = (*Container)(nil)
 )
 
 func newContainer(eng *engine.Engine, s Spec, id, name, image string) *Container {
@@ -115,6 +116,9 @@ func (c *Container) DirectAddr(port string) (string, bool) {
 	}
 	return net.JoinHostPort(c.directIP, num), true
 }
+
+// ExposedPorts lists the container ports the spec exposed ("8080/tcp"), in order.
+func (c *Container) ExposedPorts() []string { return slices.Clone(c.spec.exposed) }
 
 // MappedPort returns the host port on which the container port is published. Asking
 // for a port that was never exposed is a programming error: MappedPort panics with a

@@ -533,3 +533,8 @@ func TestRestartWaitsForTheNewRun(t *testing.T) {
 	assert.Contains(t, logs, "second\n")
 	assert.Equal(t, 2, strings.Count(logs, "started\n"), logs)
 }
+
+func TestForHTTPUsesTheFirstExposedPort(t *testing.T) {
+	c := httpd().WaitFor(wait.ForHTTP("/index.html")).Start(t)
+	assert.Equal(t, []string{"8080/tcp"}, c.ExposedPorts())
+}
