@@ -3,10 +3,7 @@ package volume_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,73 +12,23 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	dmount "github.com/docker/docker/api/types/mount"
-	dnetwork "github.com/docker/docker/api/types/network"
 	dvolume "github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/leakcheck"
+	"github.com/containertest/containertest/internal/testimages"
 )
 
 // TestMain fails the run when this process leaves a labelled container, network or
 // volume behind.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaks := sessionLeaks(); leaks != "" {
-			fmt.Fprintln(os.Stderr, "volume: leaked resources:", leaks)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// sessionLeaks lists this session's resources still on the engine, or reports nothing
-// when no engine answers (the tests were skipped).
-func sessionLeaks() string {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	e, err := engine.Get(ctx)
-	if err != nil {
-		return ""
-	}
-	f := filters.NewArgs(filters.Arg("label", engine.SessionFilter()))
-	var leaks []string
-	cs, err := e.Client.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
-	if err != nil {
-		return err.Error()
-	}
-	for _, c := range cs {
-		leaks = append(leaks, "container "+strings.Join(c.Names, ","))
-	}
-	ns, err := e.Client.NetworkList(ctx, dnetwork.ListOptions{Filters: f})
-	if err != nil {
-		return err.Error()
-	}
-	for _, n := range ns {
-		leaks = append(leaks, "network "+n.Name)
-	}
-	vs, err := e.Client.VolumeList(ctx, dvolume.ListOptions{Filters: f})
-	if err != nil {
-		return err.Error()
-	}
-	for _, v := range vs.Volumes {
-		leaks = append(leaks, "volume "+v.Name)
-	}
-	return strings.Join(leaks, "; ")
-}
+func TestMain(m *testing.M) { leakcheck.Main(m, "volume") }
 
 // dockerEngine returns the engine, skipping the test when there is none (unless
 // CONTAINERTEST_REQUIRE_DOCKER=1).
 func dockerEngine(t testing.TB) *engine.Engine {
 	t.Helper()
-	e, err := engine.Get(t.Context())
-	if err != nil {
-		if errors.Is(err, engine.ErrUnavailable) && os.Getenv("CONTAINERTEST_REQUIRE_DOCKER") != "1" {
-			t.Skipf("volume: %v", err)
-		}
-		t.Fatalf("volume: %v", err)
-	}
-	return e
+	return testimages.Engine(t)
 }
 
 // A box is a busybox container made with the raw client, labelled with the session.
