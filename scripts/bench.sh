@@ -11,8 +11,11 @@
 #   BENCH_OUT=dir      also keep the raw results (results.txt, benchstat.txt, notes.md)
 #                      in dir, and with BENCH_QUICK the report and chart too
 #   BENCH_NO_BENCHSTAT=1  skip benchstat (it is fetched with `go run` on first use)
-#   BENCH_FROM=dir     run nothing: write the report again from the results a run kept
-#                      with BENCH_OUT=dir (after editing internal/bench/notes.md)
+#   BENCH_FROM=dir     start from the results a run kept with BENCH_OUT=dir: without a
+#                      benchmark argument run nothing and write the report again (after
+#                      editing internal/bench/notes.md); with one, run only the matching
+#                      benchmarks again (say, when the machine got busy during them) and
+#                      replace their results; the report names what was rerun, and when
 #
 # A full run takes about 15 minutes on an idle 2-core machine; most of it is
 # testcontainers-go waiting 10 s per teardown and rebuilding an image per start. Run it
@@ -54,7 +57,11 @@ fi
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime | sed 's/.*load average[s]*: //'; }
 
 cd "$root/internal/bench"
-if [[ -n ${BENCH_FROM:-} ]]; then
+rerun=
+if [[ -n ${BENCH_FROM:-} && $filter != . ]]; then
+	rerun=1
+fi
+if [[ -n ${BENCH_FROM:-} && -z $rerun ]]; then
 	cp "$BENCH_FROM/results.txt" "$BENCH_FROM/findings.txt" "$work"/
 	stat=$work/benchstat.txt
 	cp "$BENCH_FROM/benchstat.txt" "$stat" 2>/dev/null || : >"$stat"
@@ -63,20 +70,29 @@ else
 	go test -c -o "$work/bench.test" .
 	export CONTAINERTEST_REQUIRE_DOCKER=1
 
-	{
-		BENCH_PRINT_ENV=1 "$work/bench.test" -test.run '^TestEnvironment$' | grep -E '^[a-z-]+: '
-		echo "testcontainers-go: $(go list -m -f '{{.Version}}' github.com/testcontainers/testcontainers-go)"
-		# The benchmarks build the library from the working tree (replace ../..).
-		dirty=$(git -C "$root" status --porcelain -- containers wait network volume internal ':!internal/bench' | awk '{print $2}' | xargs -r -n1 dirname | sort -u | tr '\n' ' ')
-		echo "library: commit $(git -C "$root" rev-parse --short HEAD)${dirty:+, with uncommitted changes in: $dirty}"
-		echo "started: $(date -u '+%Y-%m-%d %H:%M UTC')"
-		echo "load-start: $(load)"
-		echo "count: rounds per benchmark: $(for b in "${order[@]}"; do printf '%s %s, ' "$b" "${rounds[$b]}"; done | sed 's/, $//')"
-	} >"$results"
+	if [[ -n $rerun ]]; then
+		# Keep everything but the results of the benchmarks run again.
+		cp "$BENCH_FROM/findings.txt" "$work"/
+		names=$(for b in "${order[@]}"; do [[ $b =~ $filter ]] && printf '%s ' "$b"; done)
+		pattern=$(for b in $names; do printf '^Benchmark%s-|' "$b"; done | sed 's/|$//')
+		grep -vE "$pattern|^load-end: " "$BENCH_FROM/results.txt" >"$results"
+		echo "rerun: ${names% } at $(date -u '+%Y-%m-%d %H:%M UTC'), library commit $(git -C "$root" rev-parse --short HEAD)" >>"$results"
+	else
+		{
+			BENCH_PRINT_ENV=1 "$work/bench.test" -test.run '^TestEnvironment$' | grep -E '^[a-z-]+: '
+			echo "testcontainers-go: $(go list -m -f '{{.Version}}' github.com/testcontainers/testcontainers-go)"
+			# The benchmarks build the library from the working tree (replace ../..).
+			dirty=$(git -C "$root" status --porcelain -- containers wait network volume internal ':!internal/bench' | awk '{print $2}' | xargs -r -n1 dirname | sort -u | tr '\n' ' ')
+			echo "library: commit $(git -C "$root" rev-parse --short HEAD)${dirty:+, with uncommitted changes in: $dirty}"
+			echo "started: $(date -u '+%Y-%m-%d %H:%M UTC')"
+			echo "load-start: $(load)"
+			echo "count: rounds per benchmark: $(for b in "${order[@]}"; do printf '%s %s, ' "$b" "${rounds[$b]}"; done | sed 's/, $//')"
+		} >"$results"
 
-	echo "bench: findings" >&2
-	BENCH_PROXY=1 "$work/bench.test" -test.run '^TestFinding' -test.v | grep 'finding:' | sed 's/^ *[a-z_]*\.go:[0-9]*: //' >"$work/findings.txt" || true
-	cat "$work/findings.txt" >&2
+		echo "bench: findings" >&2
+		BENCH_PROXY=1 "$work/bench.test" -test.run '^TestFinding' -test.v | grep 'finding:' | sed 's/^ *[a-z_]*\.go:[0-9]*: //' >"$work/findings.txt" || true
+		cat "$work/findings.txt" >&2
+	fi
 
 	for b in "${order[@]}"; do
 		if ! [[ $b =~ $filter ]]; then
@@ -97,7 +113,7 @@ else
 	: >"$stat"
 	if [[ ${BENCH_NO_BENCHSTAT:-} != 1 ]]; then
 		# Configuration lines that change between benchmarks would split benchstat's tables.
-		grep -vE '^(load|started|load-start|load-end|count): ' "$results" >"$work/this-run"
+		grep -vE '^(load|started|load-start|load-end|count|rerun): ' "$results" >"$work/this-run"
 		(cd "$work" && go run "$benchstat_pkg" this-run >"$stat" 2>/dev/null) || {
 			echo "bench: benchstat unavailable; the report goes without it" >&2
 			: >"$stat"

@@ -18,8 +18,8 @@ import (
 // marker requests (GET /_ping?MARK=...) between them, so that a Docker API proxy such
 // as cmd/apitrace shows which engine calls each makes and how long each took:
 //
-//	go run ./cmd/apitrace -listen /tmp/trace.sock &
-//	DOCKER_HOST=unix:///tmp/trace.sock BENCH_TRACE=1 go test -run TestTrace -v
+//	go run ./cmd/apitrace -listen trace.sock &
+//	DOCKER_HOST=unix://$PWD/trace.sock BENCH_TRACE=1 go test -run TestTrace -v
 //
 // It is skipped unless BENCH_TRACE is set.
 func TestTrace(t *testing.T) {

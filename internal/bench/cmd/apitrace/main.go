@@ -3,8 +3,8 @@
 // status. Point a process at it with DOCKER_HOST to see which engine calls an
 // implementation makes and where its time goes:
 //
-//	go run ./cmd/apitrace -listen /tmp/trace.sock -upstream /var/run/docker.sock &
-//	DOCKER_HOST=unix:///tmp/trace.sock go test -run '^$' -bench Start -benchtime 1x
+//	go run ./cmd/apitrace -listen trace.sock -upstream /var/run/docker.sock &
+//	DOCKER_HOST=unix://$PWD/trace.sock go test -run '^$' -bench Start -benchtime 1x
 //
 // Streams (events, followed logs, attach) are forwarded as they come; their duration is
 // the time to the response headers.
