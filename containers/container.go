@@ -45,7 +45,7 @@ type Container struct {
 	ports     map[string]int
 	imageID   string
 	logsSince time.Time // the end of the previous run, zero before a restart
-	directIP  string    // the container's address on a local engine's network, if any
+	pid       int       // the main process's pid as the engine sees it; 0 when stopped
 	status    wait.Status
 	changed   chan struct{}
 	gone      bool
@@ -53,7 +53,7 @@ type Container struct {
 
 var (
 	_ wait.Target       = (*Container)(nil)
-	_ wait.DirectTarget = (*Container)(nil)
+	_ wait.ListenTarget = (*Container)(nil)
 	_ wait.PortLister   = (*Container)(nil)
 )
 
@@ -97,24 +97,6 @@ func exposedList(ps []string) string {
 		return "none"
 	}
 	return strings.Join(ps, ", ")
-}
-
-// DirectAddr returns the container's own address for port ("172.17.0.3:5432"), which
-// a process on the engine's machine can dial without the published port, or ok false
-// for a remote engine. wait.ForPort uses it to ask the container's kernel directly
-// whether the port listens (see wait.DirectTarget).
-func (c *Container) DirectAddr(port string) (string, bool) {
-	p, err := normalizePort(port)
-	if err != nil {
-		return "", false
-	}
-	num, _, _ := strings.Cut(p, "/")
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.directIP == "" {
-		return "", false
-	}
-	return net.JoinHostPort(c.directIP, num), true
 }
 
 // ExposedPorts lists the container ports the spec exposed ("8080/tcp"), in order.

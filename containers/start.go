@@ -340,19 +340,9 @@ func (c *Container) afterStart(ctx context.Context) error {
 		}
 	}
 	c.imageID = info.Image
-	c.directIP = ""
-	if info.NetworkSettings != nil && !c.eng.Remote {
-		// Prefer the spec's first network, then any network with an address.
-		if len(c.spec.networks) > 0 {
-			if ep := info.NetworkSettings.Networks[c.spec.networks[0].net.Name()]; ep != nil {
-				c.directIP = ep.IPAddress
-			}
-		}
-		for _, ep := range info.NetworkSettings.Networks {
-			if c.directIP == "" && ep != nil {
-				c.directIP = ep.IPAddress
-			}
-		}
+	c.pid = 0
+	if info.State != nil {
+		c.pid = info.State.Pid
 	}
 	if info.State != nil {
 		// The engine stamps StartedAt after the process began, so its first lines can

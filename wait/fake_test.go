@@ -101,15 +101,15 @@ type listerTarget struct {
 
 func (l listerTarget) ExposedPorts() []string { return l.exposed }
 
-// directTarget is a fakeTarget whose container ports can also be dialled directly.
-type directTarget struct {
+// listenTarget is a fakeTarget that knows which container ports listen.
+type listenTarget struct {
 	*fakeTarget
-	direct map[string]string
+	listening map[string]bool // port -> listening; a missing port is unknown
 }
 
-func (d directTarget) DirectAddr(port string) (string, bool) {
-	a, ok := d.direct[port]
-	return a, ok
+func (l listenTarget) Listening(port string) (bool, bool) {
+	v, ok := l.listening[port]
+	return v, ok
 }
 
 // fakeLog is a log that grows by chunks. Each reader replays it from the start and then

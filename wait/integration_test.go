@@ -62,7 +62,7 @@ func requireTimedOut(t *testing.T, err error, strategy, sawLast string) {
 	assert.Contains(t, err.Error(), sawLast)
 }
 
-// proxyOnly hides the container's own address (wait.DirectTarget), as on an engine in
+// proxyOnly hides the container's socket table (wait.ListenTarget), as on an engine in
 // a VM or a rootless one: ForPort must then judge through the userland proxy.
 type proxyOnly struct{ wait.Target }
 
@@ -87,18 +87,18 @@ func TestIntegrationForPort(t *testing.T) {
 	})
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
-		// The port is published but nothing listens: the container's kernel refuses.
+		// The port is published but nothing listens in the container.
 		err := runFails(t, busybox(t, "exec sleep 600").Expose("8080/tcp").
 			WaitFor(wait.ForPort("8080/tcp").Timeout(time.Second)))
-		requireTimedOut(t, err, "port 8080/tcp", "connection refused")
+		requireTimedOut(t, err, "port 8080/tcp", "nothing listens")
 	})
 	t.Run("through the userland proxy alone", func(t *testing.T) {
 		t.Parallel()
 		// Without the container's own address, the engine's proxy accepts and closes
 		// every connection while nothing listens, which must not count.
 		c := busybox(t, "sleep 3; exec nc -ll -p 8080 -e cat").Expose("8080/tcp").WaitFor().Start(t)
-		_, direct := c.DirectAddr("8080/tcp")
-		require.True(t, direct, "the test needs a local engine")
+		_, known := c.Listening("8080/tcp")
+		require.True(t, known, "the test needs a local engine")
 		err := wait.ForPort("8080/tcp").Timeout(500*time.Millisecond).WaitUntilReady(t.Context(), proxyOnly{c})
 		requireTimedOut(t, err, "port 8080/tcp", "connection closed at once")
 		require.NoError(t, wait.ForPort("8080/tcp").WaitUntilReady(t.Context(), proxyOnly{c}))

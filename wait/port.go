@@ -7,7 +7,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -19,10 +18,12 @@ type PortStrategy struct {
 
 // ForPort waits until a process in the container listens on the container port (e.g.
 // "5432/tcp"; "5432" means tcp) and its published host port accepts connections. The
-// first dial comes at once, later ones after a few milliseconds, growing. When the
-// target can be reached directly (DirectTarget: a local engine), the container's own
-// kernel answers whether the port listens; otherwise a connection counts only if the
-// engine's userland proxy, which accepts on behalf of the container, keeps it open. It
+// first probe comes at once, later ones after a few milliseconds, growing. When the
+// target can read the container's socket table (ListenTarget: a local engine), that
+// says exactly whether the port listens, and the published port is dialled once it
+// does; otherwise a connection to the published port counts only if the engine's
+// userland proxy, which accepts on behalf of the container, keeps it open. Connections
+// go only to the published address (Target.Host), never to the container's own. It
 // needs neither a shell nor exec, so it works on FROM scratch images.
 func ForPort(port string) *PortStrategy { return &PortStrategy{port: port} }
 
@@ -49,8 +50,8 @@ func (s *PortStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 		return fmt.Errorf("%s: look up port: %w", s, err)
 	}
 	p := portProbe{addr: net.JoinHostPort(t.Host(), strconv.Itoa(hp))}
-	if d, ok := t.(DirectTarget); ok {
-		p.direct, p.useDirect = d.DirectAddr(s.port)
+	if l, ok := t.(ListenTarget); ok {
+		p.listen, p.port = l, s.port
 	}
 	b := newBackoff(probePace)
 	var last string
@@ -86,42 +87,41 @@ var errClosedAtOnce = errors.New(closedAtOnce)
 // can only be told by a connection that stays open, silent, for longer than the proxy
 // takes to close one: usually well under a millisecond, but tens of milliseconds when
 // the machine is busy or the proxy has just started. So a wait that can reach the
-// container directly (see DirectTarget) trusts the container's own answer, refused or
-// accepted, and only falls back to timing the proxy when it cannot.
+// container's socket table (see ListenTarget) trusts it, and only falls back to timing
+// the proxy when it cannot.
 const (
 	// minWindow is how long a connection through the proxy must stay open to count,
 	// at least; longer when the proxy was seen to take longer (maxWindow at most).
 	minWindow = 100 * time.Millisecond
 	maxWindow = time.Second
-	// directTimeout bounds a direct dial; the container's kernel answers a local dial
-	// at once, so no answer means the address is not reachable from here.
-	directTimeout = 250 * time.Millisecond
 )
 
-// portProbe probes one published port, directly when it can.
+// portProbe probes one published port, with the container's socket table when it can.
 type portProbe struct {
-	addr      string // the published host address
-	direct    string // the container's own address, when reachable
-	useDirect bool
-	slowest   time.Duration // the longest the proxy took to close a connection
+	addr    string       // the published host address
+	listen  ListenTarget // nil when the socket table cannot be read
+	port    string
+	slowest time.Duration // the longest the proxy took to close a connection
 }
+
+// errNotListening says the container's socket table has no listener on the port.
+var errNotListening = errors.New("nothing listens on the port in the container")
 
 // probe reports nil when a process in the container listens on the port and the
 // published address accepts connections.
 func (p *portProbe) probe(ctx context.Context) error {
-	if p.useDirect {
-		err := dial(ctx, p.direct, directTimeout)
+	if p.listen != nil {
+		listening, known := p.listen.Listening(p.port)
 		switch {
-		case err == nil:
+		case known && !listening:
+			return errNotListening
+		case known:
 			// The process listens. The published address must accept too (the
 			// engine's forwarding is in place); what happens behind it is known.
 			return dial(ctx, p.addr, time.Second)
-		case errors.Is(err, syscall.ECONNREFUSED), ctx.Err() != nil:
-			return err
 		}
-		// No answer, or no route: not reachable from here (a rootless engine, a VM,
-		// a remote host).
-		p.useDirect = false
+		// The socket table cannot be read (a rootless engine, a VM, a remote host).
+		p.listen = nil
 	}
 	return p.probeProxied(ctx)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strconv"
 	"testing"
 	"time"
 
@@ -172,38 +171,39 @@ func TestForPortSlowProxyIsNotReady(t *testing.T) {
 	require.NoError(t, <-done)
 }
 
-func TestForPortDirectTrustsTheContainer(t *testing.T) {
-	// The container itself accepts: ready, however the proxy behaves.
+func TestForPortTrustsTheSocketTable(t *testing.T) {
+	// The container listens: ready as soon as the published port accepts, however the
+	// proxy behaves.
 	f := newFake()
-	f.ports["8080/tcp"] = newTestServer(t, false).port()
-	listening := newTestServer(t, true)
-	d := directTarget{f, map[string]string{"8080/tcp": listening.ln.Addr().String()}}
+	srv := newTestServer(t, false) // a proxy that closes every connection at once
+	f.ports["8080/tcp"] = srv.port()
+	d := listenTarget{f, map[string]bool{"8080/tcp": true}}
 	require.NoError(t, wait.Ready(t.Context(), d, wait.ForPort("8080/tcp"), long))
-	listening.awaitAccepts(t, 1) // the container itself was asked
 
-	// The container refuses: not ready, however long the proxy keeps connections.
+	// Nothing listens in the container: not ready, however long the proxy keeps
+	// connections open, and the published port is not even dialled.
 	g := newFake()
-	g.ports["8080/tcp"] = newTestServer(t, true).port()
-	d = directTarget{g, map[string]string{"8080/tcp": "127.0.0.1:" + strconv.Itoa(refusedPort(t))}}
+	open := newTestServer(t, true)
+	g.ports["8080/tcp"] = open.port()
+	d = listenTarget{g, map[string]bool{"8080/tcp": false}}
 	err := wait.Ready(t.Context(), d, wait.ForPort("8080/tcp").Timeout(100*time.Millisecond), long)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Contains(t, err.Error(), "connection refused")
+	assert.Contains(t, err.Error(), "nothing listens")
 
 	// The container listens but the published port does not accept yet.
 	h := newFake()
 	h.ports["8080/tcp"] = refusedPort(t)
-	d = directTarget{h, map[string]string{"8080/tcp": listening.ln.Addr().String()}}
+	d = listenTarget{h, map[string]bool{"8080/tcp": true}}
 	err = wait.Ready(t.Context(), d, wait.ForPort("8080/tcp").Timeout(100*time.Millisecond), long)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "connection refused")
 }
 
-func TestForPortDirectUnreachableFallsBack(t *testing.T) {
-	// 192.0.2.0/24 is reserved for documentation: no route, or no answer.
+func TestForPortUnknownSocketTableFallsBack(t *testing.T) {
 	f := newFake()
 	srv := newTestServer(t, true)
 	f.ports["8080/tcp"] = srv.port()
-	d := directTarget{f, map[string]string{"8080/tcp": "192.0.2.1:8080"}}
+	d := listenTarget{f, map[string]bool{}} // cannot tell
 	require.NoError(t, wait.Ready(t.Context(), d, wait.ForPort("8080/tcp"), long))
 	srv.awaitAccepts(t, 1)
 }

@@ -78,14 +78,13 @@ type PortLister interface {
 	ExposedPorts() []string
 }
 
-// A DirectTarget is a Target whose container can be reached directly from this process,
-// not only through the engine's published ports: a local Linux engine's bridge network.
-// It is optional. ForPort uses it to ask the container's own kernel whether a process
-// listens, which is exact and immediate; without it ForPort must infer that from how
+// A ListenTarget is a Target that can tell, without any network traffic, whether a
+// process in the container listens on a TCP port: on a local Linux engine, from the
+// socket table of the container's network namespace. It is optional. ForPort uses it
+// to know exactly when the port listens; without it ForPort must infer that from how
 // long the engine's userland proxy keeps a connection open.
-type DirectTarget interface {
-	// DirectAddr returns the address ("172.17.0.3:5432") at which the container port
-	// ("5432/tcp") is reached without port publishing, or ok false when there is none.
-	// The address may turn out to be unreachable; ForPort then stops using it.
-	DirectAddr(port string) (addr string, ok bool)
+type ListenTarget interface {
+	// Listening reports whether a socket in the container listens on the container
+	// port ("5432/tcp"); known is false when the target cannot tell.
+	Listening(port string) (listening, known bool)
 }
