@@ -2,7 +2,6 @@ package containers
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -30,17 +29,9 @@ func RequireDocker(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if _, err := engine.Get(ctx); err != nil {
-		if requireDocker() {
+		if engine.Required() {
 			t.Fatalf("containers: CONTAINERTEST_REQUIRE_DOCKER=1 but %v", err)
 		}
 		t.Skipf("containers: skipping: %v", err)
 	}
-}
-
-func requireDocker() bool {
-	switch os.Getenv("CONTAINERTEST_REQUIRE_DOCKER") {
-	case "", "0", "false":
-		return false
-	}
-	return true
 }

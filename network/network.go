@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -123,7 +122,7 @@ func New(t testing.TB, opts ...Option) *Network {
 	t.Helper()
 	n, err := create(t.Context(), t.Name(), opts)
 	if err != nil {
-		if errors.Is(err, engine.ErrUnavailable) && os.Getenv("CONTAINERTEST_REQUIRE_DOCKER") != "1" {
+		if errors.Is(err, engine.ErrUnavailable) && !engine.Required() {
 			t.Skipf("network: %v", err)
 		}
 		t.Fatalf("network: %v", err)

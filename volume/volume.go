@@ -22,7 +22,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -97,7 +96,7 @@ func New(t testing.TB, opts ...Option) *Volume {
 	t.Helper()
 	v, err := create(t.Context(), t.Name(), opts)
 	if err != nil {
-		if errors.Is(err, engine.ErrUnavailable) && os.Getenv("CONTAINERTEST_REQUIRE_DOCKER") != "1" {
+		if errors.Is(err, engine.ErrUnavailable) && !engine.Required() {
 			t.Skipf("volume: %v", err)
 		}
 		t.Fatalf("volume: %v", err)

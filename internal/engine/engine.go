@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -201,4 +202,14 @@ func probe(ctx context.Context, host string) error {
 
 func isLoopback(host string) bool {
 	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+}
+
+// Required reports whether CONTAINERTEST_REQUIRE_DOCKER asks that tests fail, never
+// skip, when no engine answers (any value but "", "0" and "false").
+func Required() bool {
+	switch os.Getenv("CONTAINERTEST_REQUIRE_DOCKER") {
+	case "", "0", "false":
+		return false
+	}
+	return true
 }

@@ -69,20 +69,12 @@ func Engine(t testing.TB) *engine.Engine {
 	defer cancel()
 	e, err := engine.Get(ctx)
 	if err != nil {
-		if requireDocker() {
+		if engine.Required() {
 			t.Fatalf("testimages: CONTAINERTEST_REQUIRE_DOCKER is set but %v", err)
 		}
 		t.Skipf("testimages: skipping: %v", err)
 	}
 	return e
-}
-
-func requireDocker() bool {
-	switch os.Getenv("CONTAINERTEST_REQUIRE_DOCKER") {
-	case "", "0", "false":
-		return false
-	}
-	return true
 }
 
 var busyboxMu sync.Mutex

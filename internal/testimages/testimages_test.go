@@ -81,7 +81,7 @@ func TestBusyboxImport(t *testing.T) {
 	arch, err := serverArch(t.Context(), e.Client)
 	require.NoError(t, err)
 	if _, err := findStaticBusybox(arch); err != nil {
-		if requireDocker() {
+		if engine.Required() {
 			t.Fatalf("CI needs busybox-static: %v", err)
 		}
 		t.Skipf("no static busybox on this machine: %v", err)
