@@ -112,8 +112,8 @@ func (s Spec) NoCache() Spec {
 
 // BuildLabel sets a label on the built image.
 func (s Spec) BuildLabel(key, value string) Spec {
-	if key == "" || strings.HasPrefix(key, engine.LabelPrefix) {
-		return s.fail(fmt.Errorf("build label %q: empty or in the reserved %s namespace", key, engine.LabelPrefix))
+	if err := engine.CheckLabel(key); err != nil {
+		return s.fail(fmt.Errorf("build label: %w", err))
 	}
 	return s.withBuild("build label", func(b *buildSpec) {
 		if b.labels == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/containertest/containertest/internal/engine"
 	"github.com/containertest/containertest/network"
 	"github.com/containertest/containertest/volume"
 	"github.com/containertest/containertest/wait"
@@ -213,11 +214,8 @@ func (s Spec) Expose(ports ...string) Spec {
 // Label sets a label on the container. Labels in the org.containertest. namespace are
 // reserved for the framework.
 func (s Spec) Label(key, value string) Spec {
-	if key == "" {
-		return s.fail(errors.New("empty label key"))
-	}
-	if strings.HasPrefix(key, "org.containertest.") {
-		return s.fail(fmt.Errorf("label %q: the org.containertest. namespace is reserved", key))
+	if err := engine.CheckLabel(key); err != nil {
+		return s.fail(err)
 	}
 	l := maps.Clone(s.labels)
 	if l == nil {

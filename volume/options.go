@@ -28,12 +28,8 @@ func (c *config) fail(err error) {
 // "org.containertest.") are always present and cannot be set.
 func Label(key, value string) Option {
 	return func(c *config) {
-		if key == "" {
-			c.fail(fmt.Errorf("%w: empty label key", ErrInvalidOption))
-			return
-		}
-		if strings.HasPrefix(key, engine.LabelPrefix) {
-			c.fail(fmt.Errorf("%w: label %q: the prefix %q is reserved for the framework", ErrInvalidOption, key, engine.LabelPrefix))
+		if err := engine.CheckLabel(key); err != nil {
+			c.fail(fmt.Errorf("%w: %w", ErrInvalidOption, err))
 			return
 		}
 		if c.labels == nil {

@@ -3,6 +3,7 @@ package engine
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -93,3 +94,18 @@ func ProcStart(pid int) string {
 }
 
 var initTime = time.Now()
+
+// ErrReservedLabel is wrapped by CheckLabel's errors.
+var ErrReservedLabel = errors.New("invalid label")
+
+// CheckLabel checks a user label key: not empty, and not in the framework's reserved
+// namespace (LabelPrefix). Every package that takes user labels uses it.
+func CheckLabel(key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty label key", ErrReservedLabel)
+	}
+	if strings.HasPrefix(key, LabelPrefix) {
+		return fmt.Errorf("%w: label %q: the prefix %q is reserved for the framework", ErrReservedLabel, key, LabelPrefix)
+	}
+	return nil
+}
