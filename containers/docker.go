@@ -29,9 +29,6 @@ func RequireDocker(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if _, err := engine.Get(ctx); err != nil {
-		if engine.Required() {
-			t.Fatalf("containers: CONTAINERTEST_REQUIRE_DOCKER=1 but %v", err)
-		}
-		t.Skipf("containers: skipping: %v", err)
+		engine.FailOrSkip(t, "containers", err)
 	}
 }

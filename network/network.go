@@ -122,10 +122,7 @@ func New(t testing.TB, opts ...Option) *Network {
 	t.Helper()
 	n, err := create(t.Context(), t.Name(), opts)
 	if err != nil {
-		if errors.Is(err, engine.ErrUnavailable) && !engine.Required() {
-			t.Skipf("network: %v", err)
-		}
-		t.Fatalf("network: %v", err)
+		engine.FailOrSkip(t, "network", err)
 	}
 	scope.Add(t, scope.Resource{
 		Kind:   scope.Network,

@@ -96,10 +96,7 @@ func New(t testing.TB, opts ...Option) *Volume {
 	t.Helper()
 	v, err := create(t.Context(), t.Name(), opts)
 	if err != nil {
-		if errors.Is(err, engine.ErrUnavailable) && !engine.Required() {
-			t.Skipf("volume: %v", err)
-		}
-		t.Fatalf("volume: %v", err)
+		engine.FailOrSkip(t, "volume", err)
 	}
 	scope.Add(t, scope.Resource{
 		Kind:   scope.Volume,

@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -212,4 +213,14 @@ func Required() bool {
 		return false
 	}
 	return true
+}
+
+// FailOrSkip ends test t because of err: a skip when err means that no engine answers
+// and Required() is false, a failure otherwise. pkg prefixes the message.
+func FailOrSkip(t testing.TB, pkg string, err error) {
+	t.Helper()
+	if errors.Is(err, ErrUnavailable) && !Required() {
+		t.Skipf("%s: skipping: %v", pkg, err)
+	}
+	t.Fatalf("%s: %v", pkg, err)
 }

@@ -69,10 +69,7 @@ func Engine(t testing.TB) *engine.Engine {
 	defer cancel()
 	e, err := engine.Get(ctx)
 	if err != nil {
-		if engine.Required() {
-			t.Fatalf("testimages: CONTAINERTEST_REQUIRE_DOCKER is set but %v", err)
-		}
-		t.Skipf("testimages: skipping: %v", err)
+		engine.FailOrSkip(t, "testimages", err)
 	}
 	return e
 }
