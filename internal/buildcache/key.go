@@ -22,7 +22,7 @@ import (
 
 // keyVersion starts the hashed encoding; change it whenever the encoding or
 // what it covers changes, so that old keys are never reused.
-const keyVersion = "containertest/buildcache key v1\x00"
+const keyVersion = "containertest/buildcache key v2\x00"
 
 // Record tags of the key encoding.
 const (
@@ -172,8 +172,8 @@ func normalizePlatform(p string) string {
 	return platforms.FormatAll(platforms.Normalize(spec))
 }
 
-// collect lists the context paths of r that are sent to the engine, sorted
-// by path, with their stat data.
+// collect lists the context paths of r that are sent to the engine, in
+// tree order (comparePaths), with their stat data.
 func collect(ctx context.Context, r *resolved) ([]*entry, error) {
 	return walkContext(ctx, r.contextDir, r.excludes)
 }

@@ -1,13 +1,17 @@
 package buildcache
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"testing"
@@ -125,9 +129,10 @@ func TestKeyStable(t *testing.T) {
 // of this package or machines unless keyVersion is bumped on purpose.
 func TestKeyGolden(t *testing.T) {
 	t.Parallel()
-	dir := newContext(t, map[string]string{"a.txt": "a", "d/b.txt": "b"})
+	// "d-e.txt" sorts after "d/b.txt" in tree order, before it as strings.
+	dir := newContext(t, map[string]string{"a.txt": "a", "d/b.txt": "b", "d-e.txt": "e"})
 	in := Input{ContextDir: dir, BuildArgs: map[string]*string{"X": strp("1"), "Y": nil}, Target: "", Platform: "linux/amd64"}
-	assert.Equal(t, "2d9abc1419e299ad7e844bba63291ff1a45f098eb48fd27c5fd27756c0131eef", key(t, in))
+	assert.Equal(t, "b49e11e2f0271f29a69e999742ae8293397b1148cb17cf8238de1e87cf66cb0b", key(t, in))
 }
 
 func TestKeyChanges(t *testing.T) {
@@ -239,6 +244,59 @@ func TestKeyChanges(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestComparePaths(t *testing.T) {
+	t.Parallel()
+	// Tree order: each directory's entries follow it directly.
+	want := []string{"", ".a", "a", "a/b", "a/b/c", "a/b-c", "a/bc", "a-b", "a0", "ab", "b"}
+	for i, a := range want {
+		for j, b := range want {
+			assert.Equal(t, cmp.Compare(i, j), comparePaths(a, b), "%q vs %q", a, b)
+		}
+	}
+	shuffled := slices.Clone(want)
+	rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	slices.SortFunc(shuffled, comparePaths)
+	assert.Equal(t, want, shuffled)
+}
+
+func TestKeyWalkIsInTreeOrder(t *testing.T) {
+	t.Parallel()
+	dir := newContext(t, map[string]string{
+		"a/b/c.txt": "1", "a/b-c.txt": "1", "a/bc.txt": "1", "a-b.txt": "1", "a0/x": "1", "z": "1",
+	})
+	r, err := Input{ContextDir: dir}.resolve()
+	require.NoError(t, err)
+	entries, err := collect(context.Background(), r)
+	require.NoError(t, err)
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.rel)
+	}
+	assert.Equal(t, []string{
+		"Dockerfile", "a", "a/b", "a/b/c.txt", "a/b-c.txt", "a/bc.txt", "a-b.txt", "a0", "a0/x", "z",
+	}, got)
+	assert.True(t, slices.IsSortedFunc(got, comparePaths))
+
+	// The memo keeps that order, so a warm key merges it in one pass and
+	// reads nothing.
+	noRacyMargin(t)
+	path := filepath.Join(t.TempDir(), "ctx.memo")
+	m := LoadMemo(path)
+	k0, err := Key(context.Background(), Input{ContextDir: dir}, baseIDs, m)
+	require.NoError(t, err)
+	require.NoError(t, m.Save())
+	m = LoadMemo(path)
+	require.Equal(t, 7, memoLen(m))
+	for i := 1; i < m.n; i++ {
+		assert.Negative(t, comparePaths(m.pathAt(i-1), m.pathAt(i)))
+	}
+	todo := m.lookupAll(r.contextDir, entries)
+	assert.Empty(t, todo)
+	k1, err := Key(context.Background(), Input{ContextDir: dir}, baseIDs, m)
+	require.NoError(t, err)
+	assert.Equal(t, k0, k1)
 }
 
 func TestKeyDockerignoreExceptions(t *testing.T) {
@@ -381,9 +439,7 @@ func TestMemoWarmPathReadsNothing(t *testing.T) {
 	assert.Zero(t, reads.Load(), "warm run must not read files")
 
 	// The warm key really comes from the memo: a forged memo hash shows.
-	memo.mu.Lock()
-	memo.find("main.go").sum[0] ^= 0xff
-	memo.mu.Unlock()
+	forgeSum(t, memo, "main.go")
 	forged, err := Key(context.Background(), in, baseIDs, memo)
 	require.NoError(t, err)
 	assert.NotEqual(t, cold, forged)
@@ -503,8 +559,10 @@ func TestMemoPersists(t *testing.T) {
 	require.NoError(t, m.Save())
 	m = LoadMemo(path)
 	assert.Equal(t, 5, memoLen(m))
-	assert.Nil(t, m.find("lib/a.txt"))
-	assert.NotNil(t, m.find("main.go"))
+	_, _, ok := m.find("lib/a.txt")
+	assert.False(t, ok)
+	_, _, ok = m.find("main.go")
+	assert.True(t, ok)
 }
 
 func TestMemoOfAnotherDirectory(t *testing.T) {
@@ -569,13 +627,24 @@ func TestMemoCorruptFileIgnored(t *testing.T) {
 func TestMemoDecodeRejectsLyingLengths(t *testing.T) {
 	t.Parallel()
 	// A well-checksummed file whose counts lie must not panic.
+	head := append([]byte(memoMagic), memoVersion)
+	rec := func(end uint32) []byte {
+		r := make([]byte, memoRecSize)
+		binary.LittleEndian.PutUint32(r, end)
+		return r
+	}
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	for _, body := range [][]byte{
-		append([]byte(memoMagic), memoVersion, 0xff, 0xff, 0xff, 0xff, 0x0f),
-		append([]byte(memoMagic), memoVersion, 0, 0xff, 0xff, 0xff, 0xff, 0x0f),
-		append([]byte(memoMagic), memoVersion, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'),
-		append([]byte(memoMagic), memoVersion, 1, '/', 1, 1, 'a', 1, 2, 3),
-		append([]byte(memoMagic), memoVersion, 0, 0, 7),
-		append([]byte(memoMagic), memoVersion, 9, '/'),
+		cat(head, []byte{0xff, 0xff, 0xff, 0xff, 0x0f}),            // root longer than the file
+		cat(head, []byte{0, 0xff, 0xff, 0xff, 0xff, 0x0f}),         // more entries than fit
+		cat(head, []byte{0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'}), // paths longer than the file
+		cat(head, []byte{1, '/', 1, 1, 'a'}, rec(1), []byte{0}),    // trailing bytes
+		cat(head, []byte{1, '/', 2, 1, 'a'}, rec(1)),               // a record missing
+		cat(head, []byte{1, '/', 1, 1, 'a'}, rec(2)),               // path ends after the paths
+		cat(head, []byte{1, '/', 1, 2, 'a', 'b'}, rec(1)),          // paths not all used
+		cat(head, []byte{1, '/', 2, 2, 'a', 'b'}, rec(2), rec(1)),  // a path ends before it starts
+		cat(head, []byte{0, 0}),                                    // truncated
+		cat(head, []byte{9, '/'}),                                  // truncated root
 	} {
 		data := encodeMemoChecksum(body)
 		assert.ErrorIs(t, new(Memo).decode(data), errCorruptMemo)
@@ -596,12 +665,26 @@ func TestMemoDecodeRejectsUnsorted(t *testing.T) {
 	assert.Equal(t, "/ctx", m.root)
 }
 
+// forgeSum changes the remembered hash of path in m, wherever it is kept.
+func forgeSum(t *testing.T, m *Memo, path string) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.added[path]; ok {
+		e.sum[0] ^= 0xff
+		return
+	}
+	i := m.search(path)
+	require.True(t, i < m.n && m.pathAt(i) == path, "%s is not in the memo", path)
+	m.sumAt(i)[0] ^= 0xff
+}
+
 // memoLen returns the number of entries of m.
 func memoLen(m *Memo) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := len(m.added)
-	for i := range m.paths {
+	for i := range m.n {
 		if _, ok := m.added[m.pathAt(i)]; !ok {
 			n++
 		}
@@ -680,7 +763,7 @@ func TestKeyFileChangedWhileHashing(t *testing.T) {
 	assert.Equal(t, key(t, Input{ContextDir: dir}), got)
 	// And its hash was not remembered against stat data it may not match.
 	memo.mu.Lock()
-	e := memo.find("grow.txt")
+	_, _, ok := memo.find("grow.txt")
 	memo.mu.Unlock()
-	assert.Nil(t, e)
+	assert.False(t, ok)
 }

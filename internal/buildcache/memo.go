@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -21,7 +20,7 @@ import (
 // memoMagic starts a memo file; the byte after it is the format version.
 const (
 	memoMagic   = "containertest-buildcache-memo\n"
-	memoVersion = 4
+	memoVersion = 5
 )
 
 // racyMargin is how recent a file's mtime or ctime may be, relative to the
@@ -69,13 +68,11 @@ func pathStatOf(fi fs.FileInfo) pathStat {
 // Mode returns the file mode.
 func (s pathStat) Mode() fs.FileMode { return fs.FileMode(s.mode) }
 
-// memoEntry is the remembered hash of one file. It holds no pointers, so
-// a slab of them costs the garbage collector nothing.
+// memoEntry is the remembered hash of one file.
 type memoEntry struct {
 	st       fileStat
 	hashedAt int64 // ns, when reading the file started
 	sum      [sha256.Size]byte
-	used     bool
 }
 
 // trusted reports whether e may stand in for reading the file now stat'ed
@@ -88,14 +85,11 @@ func (e *memoEntry) trusted(st fileStat) bool {
 	return newest < e.hashedAt-racyMargin.Nanoseconds()
 }
 
-// span locates a path inside Memo.data.
-type span struct{ off, end uint32 }
-
 // Memo remembers the content hashes of the files of one context directory
 // by their stat data (path, size, mtime, ctime, inode, device, mode), so
 // that Key re-reads only files that changed. Paths are kept relative to the
-// context directory; used for another directory, a Memo starts afresh. A Memo is safe for concurrent use; Key uses it from several
-// goroutines.
+// context directory; used for another directory, a Memo starts afresh. A
+// Memo is safe for concurrent use; Key uses it from several goroutines.
 //
 // A Memo is persisted in one file (see MemoPath). Save replaces the file
 // atomically, so concurrent processes never see a partial file: the last
@@ -106,12 +100,15 @@ type Memo struct {
 
 	mu   sync.Mutex
 	root string // the context directory the paths are relative to
-	// The loaded file: entry i is paths[i] (a span of data) and
-	// loaded[i], sorted by path. Loading allocates three blocks whatever
-	// the number of entries, and lookups merge with the sorted walk.
-	data   string
-	paths  []span
-	loaded []memoEntry
+	// The loaded file, used where it lies: recs holds its fixed-size
+	// records (see encodeMemo), strs its paths, both in tree order
+	// (comparePaths). Loading allocates the file's bytes and a copy of
+	// its paths, whatever the number of entries, and lookups merge with
+	// the walk, which has the same order.
+	recs []byte
+	strs string
+	n    int
+	used []bool // loaded entry i was looked up or stored this time
 	// added holds hashes stored since loading (new or changed files).
 	added map[string]*memoEntry
 	dirty bool // added is not empty
@@ -143,30 +140,67 @@ func LoadMemo(path string) *Memo {
 	return m
 }
 
-// pathAt returns the path of loaded entry i.
-func (m *Memo) pathAt(i int) string { return m.data[m.paths[i].off:m.paths[i].end] }
+// rec returns the record of loaded entry i.
+func (m *Memo) rec(i int) []byte { return m.recs[i*memoRecSize : (i+1)*memoRecSize] }
 
-// search returns the index of the first loaded entry whose path is not
-// less than p.
-func (m *Memo) search(p string) int {
-	return sort.Search(len(m.paths), func(i int) bool { return m.pathAt(i) >= p })
+// pathEnd returns the end of loaded entry i's path in m.strs.
+func (m *Memo) pathEnd(i int) int { return int(binary.LittleEndian.Uint32(m.rec(i))) }
+
+// pathAt returns the path of loaded entry i.
+func (m *Memo) pathAt(i int) string {
+	start := 0
+	if i > 0 {
+		start = m.pathEnd(i - 1)
+	}
+	return m.strs[start:m.pathEnd(i)]
 }
 
-// find returns the entry for path p, the latest stored one if any. The
-// caller holds m.mu.
-func (m *Memo) find(p string) *memoEntry {
-	if e, ok := m.added[p]; ok {
-		return e
+// sumAt returns the hash of loaded entry i, in place.
+func (m *Memo) sumAt(i int) []byte {
+	return m.rec(i)[memoRecSize-sha256.Size:]
+}
+
+// loadedAt returns loaded entry i.
+func (m *Memo) loadedAt(i int) memoEntry {
+	f := m.rec(i)[4:]
+	var e memoEntry
+	e.st.size = int64(binary.LittleEndian.Uint64(f[0:]))
+	e.st.mtime = int64(binary.LittleEndian.Uint64(f[8:]))
+	e.st.ctime = int64(binary.LittleEndian.Uint64(f[16:]))
+	e.st.ino = binary.LittleEndian.Uint64(f[24:])
+	e.st.dev = binary.LittleEndian.Uint64(f[32:])
+	e.st.mode = binary.LittleEndian.Uint32(f[40:])
+	e.hashedAt = int64(binary.LittleEndian.Uint64(f[44:]))
+	copy(e.sum[:], f[52:52+sha256.Size])
+	return e
+}
+
+// search returns the index of the first loaded entry whose path is not
+// before p in tree order.
+func (m *Memo) search(p string) int {
+	return sort.Search(m.n, func(i int) bool { return comparePaths(m.pathAt(i), p) >= 0 })
+}
+
+// find returns the entry for path p, the latest stored one if any, and
+// the index of the loaded entry for p (-1 if none). The caller holds
+// m.mu.
+func (m *Memo) find(p string) (e memoEntry, i int, ok bool) {
+	i = m.search(p)
+	if i >= m.n || m.pathAt(i) != p {
+		i = -1
 	}
-	if i := m.search(p); i < len(m.paths) && m.pathAt(i) == p {
-		return &m.loaded[i]
+	if a, found := m.added[p]; found {
+		return *a, i, true
 	}
-	return nil
+	if i >= 0 {
+		return m.loadedAt(i), i, true
+	}
+	return memoEntry{}, -1, false
 }
 
 // lookupAll sets the hash of every regular file in entries (under root)
 // whose memo entry is trusted, marks those entries used, and returns the
-// files that must be read. Entries sorted by path (as the walk returns
+// files that must be read. Entries in tree order (as the walk returns
 // them) are merged with the loaded entries in one pass.
 func (m *Memo) lookupAll(root string, entries []*entry) []*entry {
 	var todo []*entry
@@ -174,29 +208,41 @@ func (m *Memo) lookupAll(root string, entries []*entry) []*entry {
 	defer m.mu.Unlock()
 	if root != m.root {
 		// Another directory's memo (or a new one): start afresh.
-		m.root, m.data, m.paths, m.loaded = root, "", nil, nil
+		m.root, m.recs, m.strs, m.n, m.used = root, nil, "", 0, nil
 		m.added, m.dirty = map[string]*memoEntry{}, true
 	}
-	i, prev := 0, ""
+	i, start, prev := 0, 0, ""
 	for _, f := range entries {
 		if !f.mode.IsRegular() {
 			continue
 		}
-		if f.rel < prev {
-			i = m.search(f.rel) // not sorted: start again
+		if comparePaths(f.rel, prev) < 0 {
+			// Not in order: start again.
+			if i = m.search(f.rel); i > 0 {
+				start = m.pathEnd(i - 1)
+			} else {
+				start = 0
+			}
 		}
 		prev = f.rel
-		for i < len(m.paths) && m.pathAt(i) < f.rel {
-			i++
+		for i < m.n {
+			end := m.pathEnd(i)
+			if end < start || end > len(m.strs) || comparePaths(m.strs[start:end], f.rel) >= 0 {
+				break
+			}
+			i, start = i+1, end
 		}
-		var e *memoEntry
+		var (
+			e     memoEntry
+			found bool
+		)
 		if a, ok := m.added[f.rel]; ok {
-			e = a
-		} else if i < len(m.paths) && m.pathAt(i) == f.rel {
-			e = &m.loaded[i]
+			e, found = *a, true
+		} else if i < m.n && m.strs[start:m.pathEnd(i)] == f.rel {
+			e, found = m.loadedAt(i), true
+			m.used[i] = true
 		}
-		if e != nil && e.trusted(f.st) {
-			e.used = true
+		if found && e.trusted(f.st) {
 			f.sum = e.sum
 			continue
 		}
@@ -210,8 +256,12 @@ func (m *Memo) lookupAll(root string, entries []*entry) []*entry {
 func (m *Memo) store(path string, st fileStat, hashedAt time.Time, sum [sha256.Size]byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := memoEntry{st: st, hashedAt: hashedAt.UnixNano(), sum: sum, used: true}
-	if e := m.find(path); e != nil && *e == n {
+	n := memoEntry{st: st, hashedAt: hashedAt.UnixNano(), sum: sum}
+	e, i, ok := m.find(path)
+	if i >= 0 {
+		m.used[i] = true
+	}
+	if ok && e == n {
 		return
 	}
 	m.added[path] = &n
@@ -228,34 +278,34 @@ func (m *Memo) Save() error {
 	}
 	m.mu.Lock()
 	nUsed := 0
-	for i := range m.loaded {
-		if m.loaded[i].used {
+	for _, u := range m.used {
+		if u {
 			nUsed++
 		}
 	}
-	if !m.dirty && (nUsed == len(m.loaded) || nUsed == 0) {
+	if !m.dirty && (nUsed == m.n || nUsed == 0) {
 		m.mu.Unlock()
 		return nil
 	}
 	type kv struct {
 		path string
-		e    *memoEntry
+		e    memoEntry
 	}
 	all := make([]kv, 0, nUsed+len(m.added))
-	for i := range m.loaded {
+	for i := range m.n {
 		p := m.pathAt(i)
-		if _, ok := m.added[p]; !ok && m.loaded[i].used {
-			all = append(all, kv{p, &m.loaded[i]})
+		if _, ok := m.added[p]; !ok && m.used[i] {
+			all = append(all, kv{p, m.loadedAt(i)})
 		}
 	}
 	for p, e := range m.added {
-		all = append(all, kv{p, e})
+		all = append(all, kv{p, *e})
 	}
-	slices.SortFunc(all, func(a, b kv) int { return strings.Compare(a.path, b.path) })
+	slices.SortFunc(all, func(a, b kv) int { return comparePaths(a.path, b.path) })
 	paths := make([]string, len(all))
 	entries := make([]*memoEntry, len(all))
-	for i, x := range all {
-		paths[i], entries[i] = x.path, x.e
+	for i := range all {
+		paths[i], entries[i] = all[i].path, &all[i].e
 	}
 	data := encodeMemo(m.root, paths, entries)
 	m.mu.Unlock()
@@ -268,8 +318,8 @@ func (m *Memo) Save() error {
 	if err := m.decode(data); err != nil {
 		return fmt.Errorf("save memo: %w", err)
 	}
-	for i := range m.loaded {
-		m.loaded[i].used = true // all were used, or they would not be there
+	for i := range m.used {
+		m.used[i] = true // all were used, or they would not be there
 	}
 	return nil
 }
@@ -302,25 +352,34 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// encodeMemo serialises the entries of the context directory root, sorted
-// by path: magic, version, root (length-prefixed), count, then per entry the
-// path (length-prefixed) and fixed-size fields, then a CRC-32C of all that. A torn or truncated file (say after a crash before
-// the data reached the disk) fails the checksum and is ignored.
+// encodeMemo serialises the entries of the context directory root, in
+// tree order: magic, version, root (length-prefixed), the number of
+// entries, the length of all paths and the paths themselves, one after
+// the other; then per entry a fixed-size record (the end of its path,
+// then its stat data, time of hashing and hash); then a CRC-32C of all
+// that. A torn or truncated file (say after a crash before the data
+// reached the disk) fails the checksum and is ignored.
 func encodeMemo(root string, paths []string, entries []*memoEntry) []byte {
-	size := len(memoMagic) + 1 + 2*binary.MaxVarintLen64 + len(root) + crc32.Size
+	strs := 0
 	for _, p := range paths {
-		size += binary.MaxVarintLen64 + len(p) + memoFixedSize
+		strs += len(p)
 	}
+	size := len(memoMagic) + 1 + 3*binary.MaxVarintLen64 + len(root) + strs + len(paths)*memoRecSize + crc32.Size
 	b := make([]byte, 0, size)
 	b = append(b, memoMagic...)
 	b = append(b, memoVersion)
 	b = binary.AppendUvarint(b, uint64(len(root)))
 	b = append(b, root...)
 	b = binary.AppendUvarint(b, uint64(len(paths)))
+	b = binary.AppendUvarint(b, uint64(strs))
+	for _, p := range paths {
+		b = append(b, p...)
+	}
+	end := 0
 	for i, p := range paths {
 		e := entries[i]
-		b = binary.AppendUvarint(b, uint64(len(p)))
-		b = append(b, p...)
+		end += len(p)
+		b = binary.LittleEndian.AppendUint32(b, uint32(end))
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.st.size))
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.st.mtime))
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.st.ctime))
@@ -340,11 +399,13 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // memo of this version.
 var errCorruptMemo = errors.New("corrupt memo file")
 
-// memoFixedSize is the size of an entry's fields after the path.
-const memoFixedSize = 8*5 + 4 + 8 + sha256.Size
+// memoRecSize is the size of an entry's record: the end of its path, then
+// size, mtime, ctime, inode, device, mode, time of hashing, hash.
+const memoRecSize = 4 + 8*5 + 4 + 8 + sha256.Size
 
 // decode replaces the loaded entries of m with those encodeMemo wrote to
-// data; on error m is unchanged.
+// data, which m keeps; on error m is unchanged. Records are not decoded
+// here, only checked: paths within bounds and in strict tree order.
 func (m *Memo) decode(data []byte) error {
 	head := len(memoMagic) + 1
 	if len(data) < head+crc32.Size || string(data[:len(memoMagic)]) != memoMagic || data[len(memoMagic)] != memoVersion {
@@ -365,40 +426,38 @@ func (m *Memo) decode(data []byte) error {
 	root := string(body[off+k : off+k+int(rl)])
 	off += k + int(rl)
 	n, k := binary.Uvarint(body[off:])
-	if k <= 0 || n > uint64(len(body)) {
+	if k <= 0 || n > uint64(len(body)/memoRecSize) {
 		return errCorruptMemo
 	}
-	all := string(body)
 	off += k
-	paths := make([]span, n)
-	loaded := make([]memoEntry, n)
-	for i := range paths {
-		l, k := binary.Uvarint(body[off:])
-		if k <= 0 || l > uint64(len(body)-off-k) || uint64(len(body)-off-k)-l < memoFixedSize {
+	sl, k := binary.Uvarint(body[off:])
+	if k <= 0 || sl > uint64(len(body)-off-k) {
+		return errCorruptMemo
+	}
+	off += k
+	strs := string(body[off : off+int(sl)])
+	off += int(sl)
+	if uint64(len(body)-off) != n*memoRecSize {
+		return errCorruptMemo
+	}
+	recs := body[off:]
+	prev, start := "", 0
+	for i := range int(n) {
+		end := int(binary.LittleEndian.Uint32(recs[i*memoRecSize:]))
+		if end < start || end > len(strs) {
 			return errCorruptMemo
 		}
-		start := off + k
-		end := start + int(l)
-		paths[i] = span{uint32(start), uint32(end)}
-		if i > 0 && all[paths[i-1].off:paths[i-1].end] >= all[start:end] {
-			return errCorruptMemo // not sorted, or a duplicate
+		p := strs[start:end]
+		if i > 0 && comparePaths(prev, p) >= 0 {
+			return errCorruptMemo // not in order, or a duplicate
 		}
-		f := body[end : end+memoFixedSize]
-		e := &loaded[i]
-		e.st.size = int64(binary.LittleEndian.Uint64(f[0:]))
-		e.st.mtime = int64(binary.LittleEndian.Uint64(f[8:]))
-		e.st.ctime = int64(binary.LittleEndian.Uint64(f[16:]))
-		e.st.ino = binary.LittleEndian.Uint64(f[24:])
-		e.st.dev = binary.LittleEndian.Uint64(f[32:])
-		e.st.mode = binary.LittleEndian.Uint32(f[40:])
-		e.hashedAt = int64(binary.LittleEndian.Uint64(f[44:]))
-		copy(e.sum[:], f[52:52+sha256.Size])
-		off = end + memoFixedSize
+		prev, start = p, end
 	}
-	if off != len(body) {
+	if start != len(strs) {
 		return errCorruptMemo
 	}
-	m.root, m.data, m.paths, m.loaded = root, all, paths, loaded
+	m.root, m.recs, m.strs, m.n = root, recs, strs, int(n)
+	m.used = make([]bool, n)
 	m.added, m.dirty = map[string]*memoEntry{}, false
 	return nil
 }
