@@ -51,7 +51,9 @@ type buildSpec struct {
 // When an image with that key exists, nothing is sent to the engine; concurrent builds
 // of one key, in this process or in others, build once. Built images stay after the
 // test (PruneBuildCache removes old ones). Files that .dockerignore excludes never
-// leave the machine.
+// leave the machine. As with BuildKit, an ignore file named after the Dockerfile and
+// next to it (app.Dockerfile.dockerignore for app.Dockerfile) replaces the context's
+// .dockerignore for that build.
 func Build(contextDir string) Spec {
 	s := Spec{build: &buildSpec{contextDir: contextDir}}
 	if strings.TrimSpace(contextDir) == "" {

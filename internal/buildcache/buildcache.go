@@ -25,7 +25,9 @@
 //	buildcache.Touch(key)
 //
 // The context filter is the one the docker CLI applies: the patterns of
-// <context>/.dockerignore, read with moby/patternmatcher's ignorefile reader,
+// <context>/.dockerignore, or, as BuildKit does, of <Dockerfile>.dockerignore
+// where there is one next to the Dockerfile, read with moby/patternmatcher's
+// ignorefile reader,
 // with the Dockerfile and .dockerignore always sent, and the walk of
 // moby/go-archive's TarWithOptions. Key and ContextTar use the same filter,
 // so a file that does not count for the key is never sent.
@@ -104,7 +106,7 @@ func (in Input) resolve() (*resolved, error) {
 	if err != nil {
 		return nil, err
 	}
-	df, err := resolveDockerfile(dir, in.Dockerfile)
+	given, df, err := resolveDockerfile(dir, in.Dockerfile)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +118,13 @@ func (in Input) resolve() (*resolved, error) {
 	if rel, err := filepath.Rel(dir, df); err == nil && filepath.IsLocal(rel) {
 		r.relDockerfile = filepath.ToSlash(rel)
 	}
-	excludes, err := readIgnoreFile(dir)
+	// As BuildKit does, an ignore file named after the Dockerfile and
+	// next to it ("app.Dockerfile.dockerignore") takes precedence over the
+	// context's .dockerignore.
+	excludes, found, err := readIgnoreFile(given + ignoreFileName)
+	if err == nil && !found {
+		excludes, _, err = readIgnoreFile(filepath.Join(dir, ignoreFileName))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -147,9 +155,10 @@ func resolveContextDir(dir string) (string, error) {
 	return real, nil
 }
 
-// resolveDockerfile returns the absolute, symlink-free path of the
-// Dockerfile named by name (relative to contextDir unless absolute).
-func resolveDockerfile(contextDir, name string) (string, error) {
+// resolveDockerfile returns the path of the Dockerfile named by name
+// (relative to contextDir unless absolute), as given and absolute, and its
+// absolute, symlink-free path.
+func resolveDockerfile(contextDir, name string) (given, real string, err error) {
 	p := name
 	if p == "" {
 		p = filepath.Join(contextDir, DefaultDockerfile)
@@ -162,21 +171,21 @@ func resolveDockerfile(contextDir, name string) (string, error) {
 	} else if !filepath.IsAbs(p) {
 		p = filepath.Join(contextDir, p)
 	}
-	real, err := filepath.EvalSymlinks(p)
+	real, err = filepath.EvalSymlinks(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("resolve Dockerfile %s: %w", p, ErrNoDockerfile)
+			return "", "", fmt.Errorf("resolve Dockerfile %s: %w", p, ErrNoDockerfile)
 		}
-		return "", fmt.Errorf("resolve Dockerfile %s: %w", p, err)
+		return "", "", fmt.Errorf("resolve Dockerfile %s: %w", p, err)
 	}
 	fi, err := os.Stat(real)
 	if err != nil {
-		return "", fmt.Errorf("resolve Dockerfile %s: %w", p, err)
+		return "", "", fmt.Errorf("resolve Dockerfile %s: %w", p, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("resolve Dockerfile %s: %w: not a regular file", p, ErrNoDockerfile)
+		return "", "", fmt.Errorf("resolve Dockerfile %s: %w: not a regular file", p, ErrNoDockerfile)
 	}
-	return real, nil
+	return p, real, nil
 }
 
 // CacheDir returns the directory that holds the memo, lock and last-used

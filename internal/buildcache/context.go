@@ -5,29 +5,27 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 )
 
-// readIgnoreFile returns the patterns of <dir>/.dockerignore, or none if
-// there is no such file.
-func readIgnoreFile(dir string) ([]string, error) {
-	p := filepath.Join(dir, ignoreFileName)
+// readIgnoreFile returns the patterns of the ignore file p, and whether
+// there is such a file.
+func readIgnoreFile(p string) ([]string, bool, error) {
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", p, err)
+		return nil, false, fmt.Errorf("read %s: %w", p, err)
 	}
 	defer f.Close()
 	patterns, err := ignorefile.ReadAll(f)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", p, err)
+		return nil, true, fmt.Errorf("read %s: %w", p, err)
 	}
-	return patterns, nil
+	return patterns, true, nil
 }
 
 // trimBuildFilesFromExcludes makes sure .dockerignore and the Dockerfile

@@ -226,3 +226,54 @@ func TestContextTarCanceled(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 	require.NoError(t, bc.Close())
 }
+
+func TestContextTarDockerfileSpecificIgnoreFile(t *testing.T) {
+	t.Parallel()
+	const secret = "TOP-SECRET-c0ffee"
+	dir := newContext(t, map[string]string{
+		".dockerignore":                   "build.log\n",
+		"build.log":                       "log",
+		"app/app.Dockerfile":              testDockerfile,
+		"app/app.Dockerfile.dockerignore": "secret.txt\napp/*.dockerignore\n",
+		"secret.txt":                      secret,
+		"web.Dockerfile":                  testDockerfile,
+		"main.go":                         "package main",
+	})
+	names := func(in Input) []string {
+		t.Helper()
+		bc, err := ContextTar(context.Background(), in)
+		require.NoError(t, err)
+		raw, _, hdrs := readTar(t, bc)
+		require.NoError(t, bc.Close())
+		if in.Dockerfile == "app/app.Dockerfile" {
+			assert.NotContains(t, string(raw), secret, "a file its Dockerfile's ignore file excludes left the machine")
+		}
+		var got []string
+		for _, h := range hdrs {
+			got = append(got, strings.TrimSuffix(h.Name, "/"))
+		}
+		// The key covers exactly what is sent.
+		r, err := in.resolve()
+		require.NoError(t, err)
+		entries, err := collect(context.Background(), r)
+		require.NoError(t, err)
+		var keyed []string
+		for _, e := range entries {
+			keyed = append(keyed, e.rel)
+		}
+		assert.ElementsMatch(t, keyed, got)
+		return got
+	}
+
+	// The ignore file named after the Dockerfile, next to it, replaces
+	// the context's .dockerignore (as in BuildKit): build.log is sent,
+	// secret.txt is not.
+	assert.ElementsMatch(t, []string{
+		".dockerignore", "Dockerfile", "build.log", "app", "app/app.Dockerfile", "main.go", "web.Dockerfile",
+	}, names(Input{ContextDir: dir, Dockerfile: "app/app.Dockerfile"}))
+	// A Dockerfile without one uses the context's .dockerignore.
+	assert.ElementsMatch(t, []string{
+		".dockerignore", "Dockerfile", "app", "app/app.Dockerfile", "app/app.Dockerfile.dockerignore",
+		"secret.txt", "main.go", "web.Dockerfile",
+	}, names(Input{ContextDir: dir, Dockerfile: "web.Dockerfile"}))
+}
