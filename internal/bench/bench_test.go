@@ -123,6 +123,10 @@ type impl struct {
 	// service ready although it did not answer yet (see answersNow); compare reports
 	// it as the fraction "<name>-early".
 	early *atomic.Int64
+	// noWarmup leaves the implementation out of compare's unmeasured warm-up, for
+	// work whose first run has nothing to pay that later runs do not, or that the
+	// benchmark warms up itself.
+	noWarmup bool
 }
 
 var (
@@ -136,8 +140,8 @@ var (
 // compare runs every implementation b.N times, interleaved and in rotating order, and
 // reports the median of each as "<name>-ms". When ratios is set it also reports the
 // ratio of the first implementation's median to each other's as "<first>/<other>".
-// The first time a benchmark runs in a process, each implementation runs once
-// unmeasured, to pay first-use costs (engine connection, event stream, helper
+// The first time a benchmark runs in a process, each implementation (but those with
+// noWarmup) runs once unmeasured, to pay first-use costs (engine connection, event stream, helper
 // processes) that a test suite pays once.
 func compare(b *testing.B, ratios bool, impls ...impl) {
 	b.Helper()
@@ -149,6 +153,9 @@ func compare(b *testing.B, ratios bool, impls ...impl) {
 	warmMu.Unlock()
 	if warm {
 		for _, im := range impls {
+			if im.noWarmup {
+				continue
+			}
 			if _, err := im.run(ctx); err != nil {
 				b.Fatalf("%s (warm-up): %v", im.name, err)
 			}
