@@ -141,8 +141,8 @@ var (
 // reports the median of each as "<name>-ms". When ratios is set it also reports the
 // ratio of the first implementation's median to each other's as "<first>/<other>".
 // The first time a benchmark runs in a process, each implementation (but those with
-// noWarmup) runs once unmeasured, to pay first-use costs (engine connection, event stream, helper
-// processes) that a test suite pays once.
+// noWarmup) runs once unmeasured, to pay first-use costs (engine connection, event
+// stream, helper processes) that a test suite pays once.
 func compare(b *testing.B, ratios bool, impls ...impl) {
 	b.Helper()
 	ctx := b.Context()
