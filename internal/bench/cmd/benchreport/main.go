@@ -287,6 +287,7 @@ var figures = []figure{
 	{"WaitLatency", "Wait latency", "From the moment the process inside starts listening or logs its line (taken by the process itself, a static Go binary in a FROM scratch image that becomes ready after a random 200–500 ms) until the start call returns. Negative: the strategy reported ready before the process was. Ours: `wait.ForPort`, `wait.ForLog`; ours (proxied): `wait.ForPort` with the container's direct address hidden, as on Docker Desktop or a remote or rootless engine; testcontainers-go: `wait.ForListeningPort`, `wait.ForLog`. The raw rows are floors: raw (port) polls the container's socket table in `/proc/<pid>/net/tcp*` every millisecond (exact, local engines only); raw (log) follows the engine's log stream."},
 	{"Parallel", "10 containers in parallel", "Ten busybox httpds started at once, each waited for on its port, until the last is ready; teardown not measured. Ours: `RunAll` (`StartAll` without a test; it starts at most `MaxParallelStarts`, 8, at once); ours-goroutines: 10 goroutines calling `Run`. Raw: errgroup of 10 × (create, start, inspect, HTTP probe). testcontainers-go: `ParallelContainers` with 10 workers."},
 	{"BuildKey", "Build cache key, 10,000 files / 100 MB", "Ours only: `internal/buildcache` key of a 10,000-file, 100 MB context, as `Build` computes it in a new test process (load the stat memo file, compute the key, save the memo). Cold: no memo yet (every file read and hashed; the files are in the page cache). Warm: the memo of an earlier run. Warm-inproc: the memo already loaded (a second `Build` of the context in one process). Memo-load: loading the memo file alone (warm ≈ memo-load + warm-inproc). Walk, for reference: a plain sequential `filepath.WalkDir` with an lstat per entry."},
+	{"Suite", "Example suites end to end", "The four example packages (postgres, migrations, webstack, nginx: PostgreSQL, Redis, a Flask app and nginx installed from Debian's packages by the examples' Dockerfiles) as a user runs them, against the same suites written with testcontainers-go (`internal/bench/tcsuite`: same tests, same assertions, same Dockerfiles and test data). Both suites' test binaries are compiled once beforehand (`go test -c`); a run starts each implementation's four binaries as fresh processes, one package after the other (tests inside a package in parallel, as `go test` runs them), and the figure is the wall time from the first start to the last exit. Ours builds through its build cache, which outlives processes: it was filled by an unmeasured warm-up run (ours (cold), when present: that warm-up had to build the images, as on a machine's first run or after a build context changed). testcontainers-go builds an image on every start (`FromDockerfile`) and removes it at `Terminate`. The rows per package are the same runs split by package. There is no raw Docker API implementation of a suite, so the only ratio is ours/testcontainers-go."},
 }
 
 // A target is a goal from the issues, checked against one run. A target whose goal
@@ -353,6 +354,13 @@ var targets = []target{
 			return "", false, false
 		}
 		return fmt.Sprintf("%.2fx (rounds %.2f–%.2f)", r.value, r.lo, r.hi), true, true
+	}},
+	{"Suite", "example suites end to end, ours/testcontainers-go (there is no raw implementation of a suite)", "–", func(x *bench) (string, bool, bool) {
+		r, ok := x.ratio("ours", "tc")
+		if !ok {
+			return "", false, false
+		}
+		return fmt.Sprintf("%.3fx (rounds %.3f–%.3f): testcontainers-go takes %.1fx as long", r.value, r.lo, r.hi, 1/r.value), true, true
 	}},
 }
 
@@ -474,6 +482,17 @@ func markdown(res *results, rows []chartRow, svgRel string, extra []section) str
 				rs = append(rs, r)
 			}
 		}
+		// Any other "ours-X" that has a testcontainers-go twin "tc-X" (the packages of
+		// the Suite benchmark).
+		for _, n := range b.impls() {
+			x, ok := strings.CutPrefix(n, "ours-")
+			if !ok || slices.ContainsFunc(rs, func(r ratio) bool { return r.a == n }) {
+				continue
+			}
+			if r, ok := b.ratio(n, "tc-"+x); ok && r.aStat.med > 0 {
+				rs = append(rs, r)
+			}
+		}
 		if len(rs) > 0 {
 			p("| ratio | median of per-round ratios | per-round min–max | ratio of medians |\n|---|---:|---:|---:|\n")
 			for _, r := range rs {
@@ -559,6 +578,7 @@ func chartRows(res *results) []chartRow {
 	add("Parallel", "10 in parallel", "ours", "tc", true, 0)
 	add("WaitLatency", "wait latency, log", "ours-log", "tc-log", true, 0)
 	add("WaitLatency", "wait latency, port", "ours-port", "tc-port", true, 0)
+	add("Suite", "example suites end to end", "ours", "tc", true, 0)
 	return rows
 }
 
