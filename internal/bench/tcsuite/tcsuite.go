@@ -94,8 +94,8 @@ func Labels() map[string]string {
 // build arguments: it needs no ARG line in the Dockerfile, and the classic builder
 // makes it part of the cache key of every RUN step. Its value is unique per test
 // process, so that the builds of one process share layers among themselves, as a
-// testcontainers-go user's builds do, and nothing else. apt-get ignores it (no proxy
-// is set).
+// testcontainers-go user's builds do, and nothing else. With no proxy set it changes
+// nothing in a build: it only exempts hosts from a proxy.
 var IsolationArg = [2]string{"no_proxy", "tcsuite-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ".invalid"}
 
 // Dockerfile returns the build of the Dockerfile in the build context dir with
