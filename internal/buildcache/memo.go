@@ -226,8 +226,8 @@ func (m *Memo) lookupAll(root string, entries []*entry) []*entry {
 		}
 		prev = f.rel
 		for i < m.n {
-			end := m.pathEnd(i)
-			if end < start || end > len(m.strs) || comparePaths(m.strs[start:end], f.rel) >= 0 {
+			end := m.pathEnd(i) // decode checked it
+			if comparePaths(m.strs[start:end], f.rel) >= 0 {
 				break
 			}
 			i, start = i+1, end
