@@ -34,8 +34,8 @@ const (
 // returns a ready container. The process (testdata/latency, a static Go binary in a
 // FROM scratch image) becomes ready after a random 200–500 ms, so that the moment falls
 // at a random phase of any polling. A negative latency means the strategy reported
-// ready before the process was. Ours-proxied is ForPort without the container's direct
-// address, as on an engine whose containers this process cannot reach. Raw-port and
+// ready before the process was. Ours-proxied is ForPort without the container's socket
+// table, as on an engine whose containers' /proc this process cannot read. Raw-port and
 // raw-log are floors: raw-port polls the
 // container's socket table in /proc every millisecond (exact, local engines only),
 // raw-log follows the log stream.
@@ -163,10 +163,10 @@ func rawLogs(ctx context.Context, cli *client.Client, id string) (string, error)
 	return out.String(), nil
 }
 
-// proxiedPort is wait.ForPort as it behaves where the container's own address cannot
-// be reached from the test process (Docker Desktop, a remote or rootless engine): it
-// hides the container's direct address, so that the strategy must go through the
-// published port and the engine's proxy.
+// proxiedPort is wait.ForPort as it behaves where the container's socket table is out
+// of the test process's reach (Docker Desktop, a remote or rootless engine): it hides
+// the target's Listening method (wait.ListenTarget), so that the strategy must go
+// through the published port and the engine's proxy.
 func proxiedPort(port string) wait.Strategy {
 	return wait.ForFunc(func(ctx context.Context, t wait.Target) error {
 		return wait.ForPort(port).WaitUntilReady(ctx, struct{ wait.Target }{t})
