@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -108,7 +109,8 @@ type Memo struct {
 	recs []byte
 	strs string
 	n    int
-	used []bool // loaded entry i was looked up or stored this time
+	used []bool    // loaded entry i was looked up or stored this time
+	file *memoFile // holds recs, when they were loaded from the file
 	// added holds hashes stored since loading (new or changed files).
 	added map[string]*memoEntry
 	dirty bool // added is not empty
@@ -134,9 +136,18 @@ func MemoPath(dir string) (string, error) {
 // writes back to path.
 func LoadMemo(path string) *Memo {
 	m := &Memo{path: path, added: map[string]*memoEntry{}}
-	if data, err := os.ReadFile(path); err == nil {
-		_ = m.decode(data)
+	f, err := readMemoFile(path)
+	if err != nil {
+		return m
 	}
+	if m.decode(f.data) != nil {
+		f.release()
+		return m
+	}
+	// The records stay in the file's memory until Save replaces them or
+	// the Memo is garbage.
+	m.file = f
+	runtime.AddCleanup(m, (*memoFile).release, f)
 	return m
 }
 
@@ -209,6 +220,10 @@ func (m *Memo) lookupAll(root string, entries []*entry) []*entry {
 	if root != m.root {
 		// Another directory's memo (or a new one): start afresh.
 		m.root, m.recs, m.strs, m.n, m.used = root, nil, "", 0, nil
+		if m.file != nil {
+			m.file.release()
+			m.file = nil
+		}
 		m.added, m.dirty = map[string]*memoEntry{}, true
 	}
 	i, start, prev := 0, 0, ""
@@ -317,6 +332,10 @@ func (m *Memo) Save() error {
 	defer m.mu.Unlock()
 	if err := m.decode(data); err != nil {
 		return fmt.Errorf("save memo: %w", err)
+	}
+	if m.file != nil {
+		m.file.release() // recs now lie in data
+		m.file = nil
 	}
 	for i := range m.used {
 		m.used[i] = true // all were used, or they would not be there
