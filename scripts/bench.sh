@@ -79,7 +79,7 @@ else
 	if [[ -n $rerun ]]; then
 		# Keep everything but the results of the benchmarks run again.
 		cp "$BENCH_FROM/findings.txt" "$work"/
-		names=$(for b in "${order[@]}"; do [[ $b =~ $filter ]] && printf '%s ' "$b"; done)
+		names=$(for b in "${order[@]}"; do if [[ $b =~ $filter ]]; then printf '%s ' "$b"; fi; done)
 		pattern=$(for b in $names; do printf '^Benchmark%s-|' "$b"; done | sed 's/|$//')
 		grep -vE "$pattern|^load-end: " "$BENCH_FROM/results.txt" >"$results"
 		echo "rerun: ${names% } at $(date -u '+%Y-%m-%d %H:%M UTC'), library commit $(git -C "$root" rev-parse --short HEAD)" >>"$results"

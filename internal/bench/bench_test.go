@@ -50,6 +50,9 @@ var session = fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 func benchLabels() map[string]string { return map[string]string{labelSession: session} }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(keyChildEnv) != "" {
+		os.Exit(keyChild()) // BenchmarkBuildKey's new process
+	}
 	// testcontainers-go starts its reaper (Ryuk) from an image it must pull: there is no
 	// registry here, so out of the box every start fails. And this machine has a stray
 	// /.dockerenv, from which testcontainers-go concludes it runs inside a container and
