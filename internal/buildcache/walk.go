@@ -143,6 +143,7 @@ func (w *walker) work() {
 	var (
 		subdirs []*dirNode
 		n       int
+		scratch workerScratch
 	)
 	for {
 		w.mu.Lock()
@@ -159,7 +160,7 @@ func (w *walker) work() {
 		w.active++
 		w.mu.Unlock()
 
-		n, subdirs, err = w.list(pm, d, subdirs[:0])
+		n, subdirs, err = w.list(pm, d, subdirs[:0], &scratch)
 
 		w.mu.Lock()
 		w.active--
@@ -186,7 +187,7 @@ func (w *walker) fail(err error) {
 // list reads the directory d into d.items, in name order, and appends the
 // subdirectories to walk to subdirs. It returns the number of entries
 // sent.
-func (w *walker) list(pm *patternmatcher.PatternMatcher, d *dirNode, subdirs []*dirNode) (int, []*dirNode, error) {
+func (w *walker) list(pm *patternmatcher.PatternMatcher, d *dirNode, subdirs []*dirNode, sc *workerScratch) (int, []*dirNode, error) {
 	if err := w.ctx.Err(); err != nil {
 		return 0, subdirs, err
 	}
@@ -197,7 +198,7 @@ func (w *walker) list(pm *patternmatcher.PatternMatcher, d *dirNode, subdirs []*
 		return 0, subdirs, fmt.Errorf("walk build context: %w", err)
 	}
 	defer f.Close()
-	names, err := f.Readdirnames(-1)
+	names, err := dirNames(f, &sc.dir)
 	if err != nil {
 		return 0, subdirs, fmt.Errorf("walk build context: read dir %s: %w", d.abs, err)
 	}
@@ -215,15 +216,16 @@ func (w *walker) list(pm *patternmatcher.PatternMatcher, d *dirNode, subdirs []*
 		size += len(d.rel) + 1 + len(name)
 	}
 	rels.Grow(size)
-	ends := make([]int, len(names))
-	for i, name := range names {
+	ends := sc.relEnds[:0]
+	for _, name := range names {
 		if d.rel != "" {
 			rels.WriteString(d.rel)
 			rels.WriteByte(filepath.Separator)
 		}
 		rels.WriteString(name)
-		ends[i] = rels.Len()
+		ends = append(ends, rels.Len())
 	}
+	sc.relEnds = ends
 	all := rels.String()
 
 	var (
@@ -282,6 +284,13 @@ func (w *walker) list(pm *patternmatcher.PatternMatcher, d *dirNode, subdirs []*
 	}
 	d.items = items
 	return len(slab), subdirs, nil
+}
+
+// workerScratch is memory a walk worker reuses from one directory to the
+// next.
+type workerScratch struct {
+	dir     dirScratch
+	relEnds []int
 }
 
 // mayReinclude reports whether an exception pattern may re-include
