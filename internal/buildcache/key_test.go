@@ -266,14 +266,7 @@ func TestKeyWalkIsInTreeOrder(t *testing.T) {
 	dir := newContext(t, map[string]string{
 		"a/b/c.txt": "1", "a/b-c.txt": "1", "a/bc.txt": "1", "a-b.txt": "1", "a0/x": "1", "z": "1",
 	})
-	r, err := Input{ContextDir: dir}.resolve()
-	require.NoError(t, err)
-	entries, err := collect(context.Background(), r)
-	require.NoError(t, err)
-	var got []string
-	for _, e := range entries {
-		got = append(got, e.rel)
-	}
+	got := collectPaths(t, Input{ContextDir: dir})
 	assert.Equal(t, []string{
 		"Dockerfile", "a", "a/b", "a/b/c.txt", "a/b-c.txt", "a/bc.txt", "a-b.txt", "a0", "a0/x", "z",
 	}, got)
@@ -292,11 +285,30 @@ func TestKeyWalkIsInTreeOrder(t *testing.T) {
 	for i := 1; i < m.n; i++ {
 		assert.Negative(t, comparePaths(m.pathAt(i-1), m.pathAt(i)))
 	}
+	r, err := Input{ContextDir: dir}.resolve()
+	require.NoError(t, err)
+	entries, err := collect(context.Background(), r)
+	require.NoError(t, err)
 	todo := m.lookupAll(r.contextDir, entries)
 	assert.Empty(t, todo)
 	k1, err := Key(context.Background(), Input{ContextDir: dir}, baseIDs, m)
 	require.NoError(t, err)
 	assert.Equal(t, k0, k1)
+}
+
+// collectPaths returns the context paths of in that count for the key, in
+// the walk's order.
+func collectPaths(t *testing.T, in Input) []string {
+	t.Helper()
+	r, err := in.resolve()
+	require.NoError(t, err)
+	entries, err := collect(context.Background(), r)
+	require.NoError(t, err)
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.rel)
+	}
+	return got
 }
 
 func TestKeyDockerignoreExceptions(t *testing.T) {
@@ -310,14 +322,7 @@ func TestKeyDockerignoreExceptions(t *testing.T) {
 		"src/x.tmp":           "1",
 		"src/x.go":            "1",
 	})
-	r, err := Input{ContextDir: dir}.resolve()
-	require.NoError(t, err)
-	entries, err := collect(context.Background(), r)
-	require.NoError(t, err)
-	var got []string
-	for _, e := range entries {
-		got = append(got, e.rel)
-	}
+	got := collectPaths(t, Input{ContextDir: dir})
 	assert.Equal(t, []string{
 		".dockerignore", "Dockerfile",
 		// build/keep itself is excluded by "build" and not re-included
