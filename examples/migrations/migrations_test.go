@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,24 +19,6 @@ import (
 	"github.com/containertest/containertest/network"
 	"github.com/containertest/containertest/wait"
 )
-
-// connect opens a pgx connection to the database in db and closes it when the test
-// ends.
-func connect(t testing.TB, db *containers.Container) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, postgres.DSN(db))
-	if err != nil {
-		t.Fatalf("connect to %s: %v", db.Endpoint(postgres.Port), err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = conn.Close(ctx)
-	})
-	return conn
-}
 
 // appliedVersions lists the versions recorded in schema_migrations, in order.
 func appliedVersions(t testing.TB, conn *pgx.Conn) []string {
@@ -99,7 +80,7 @@ func TestMigrationsRunBeforeUse(t *testing.T) {
 		}
 	}
 
-	conn := connect(t, db)
+	conn := postgres.Connect(t, db)
 	ctx := t.Context()
 	want := []string{"001_create_customers", "002_create_orders", "003_seed_customers"}
 	if got := appliedVersions(t, conn); !slices.Equal(got, want) {
@@ -184,7 +165,7 @@ INSERT INTO orders (customer_id, total_cents) VALUES (42, 100);
 	}
 	t.Logf("the start failed as it should:\n%v", err)
 
-	conn := connect(t, db)
+	conn := postgres.Connect(t, db)
 	if got, want := appliedVersions(t, conn), []string{"001_create_customers"}; !slices.Equal(got, want) {
 		t.Errorf("schema_migrations = %q, want %q", got, want)
 	}

@@ -27,15 +27,19 @@
 // named volume on the data directory: a new container on the same volume finds the
 // cluster and skips the initialisation (see TestDataSurvivesNewContainer).
 //
-// Spec and DSN are exported so that other suites reuse the same server: the
+// Spec, DSN and Connect are exported so that other suites reuse the same server: the
 // migrations example runs its migrations against it.
 package postgres
 
 import (
+	"context"
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/containertest/containertest/containers"
 	"github.com/containertest/containertest/wait"
@@ -97,4 +101,22 @@ func ContextDir() string {
 		return filepath.Join("testdata", "postgres")
 	}
 	return filepath.Join(filepath.Dir(file), "testdata", "postgres")
+}
+
+// Connect opens a pgx connection to the database in db, failing t if it cannot, and
+// closes it when the test ends.
+func Connect(t testing.TB, db *containers.Container) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, DSN(db))
+	if err != nil {
+		t.Fatalf("connect to %s: %v", db.Endpoint(Port), err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(ctx)
+	})
+	return conn
 }

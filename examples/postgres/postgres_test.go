@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -11,28 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/containertest/containertest/containers"
 	"github.com/containertest/containertest/examples/postgres"
 	"github.com/containertest/containertest/volume"
 )
-
-// connect opens a pgx connection to the database in db and closes it when the test
-// ends.
-func connect(t testing.TB, db *containers.Container) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, postgres.DSN(db))
-	if err != nil {
-		t.Fatalf("connect to %s: %v", db.Endpoint(postgres.Port), err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = conn.Close(ctx)
-	})
-	return conn
-}
 
 // TestCreateInsertQuery runs a small schema against a fresh server: a table with an
 // identity key and a check constraint, inserts, an aggregate query, a constraint
@@ -40,7 +20,7 @@ func connect(t testing.TB, db *containers.Container) *pgx.Conn {
 func TestCreateInsertQuery(t *testing.T) {
 	t.Parallel()
 	db := postgres.Spec().Start(t)
-	conn := connect(t, db)
+	conn := postgres.Connect(t, db)
 	ctx := t.Context()
 
 	var version string
@@ -139,7 +119,7 @@ func TestDataSurvivesNewContainer(t *testing.T) {
 	ctx := t.Context()
 
 	first := spec.Start(t)
-	conn := connect(t, first)
+	conn := postgres.Connect(t, first)
 	if _, err := conn.Exec(ctx, "CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL)"); err != nil {
 		t.Fatalf("create table: %v", err)
 	}
@@ -170,7 +150,7 @@ func TestDataSurvivesNewContainer(t *testing.T) {
 		t.Errorf("the second container's log does not show a cleanly shut down cluster:\n%s", logs)
 	}
 
-	conn = connect(t, second)
+	conn = postgres.Connect(t, second)
 	rows, err := conn.Query(ctx, "SELECT body FROM notes ORDER BY id")
 	if err != nil {
 		t.Fatalf("query notes: %v", err)

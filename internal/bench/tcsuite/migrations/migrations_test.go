@@ -1,14 +1,12 @@
 package migrations_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -24,28 +22,6 @@ func TestMain(m *testing.M) { tcsuite.Main(m) }
 
 // sqlDir holds the example's migrations.
 var sqlDir = tcsuite.Testdata("migrations", "sql")
-
-// connect opens a pgx connection to the database in db and closes it when the test
-// ends.
-func connect(t testing.TB, db testcontainers.Container) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	dsn, err := postgres.DSN(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", dsn, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = conn.Close(ctx)
-	})
-	return conn
-}
 
 // newNetwork creates a network and removes it when the test ends.
 func newNetwork(t testing.TB) *testcontainers.DockerNetwork {
@@ -120,7 +96,7 @@ func TestMigrationsRunBeforeUse(t *testing.T) {
 		}
 	}
 
-	conn := connect(t, db)
+	conn := postgres.Connect(t, db)
 	ctx := t.Context()
 	want := []string{"001_create_customers", "002_create_orders", "003_seed_customers"}
 	if got := appliedVersions(t, conn); !slices.Equal(got, want) {
@@ -213,7 +189,7 @@ INSERT INTO orders (customer_id, total_cents) VALUES (42, 100);
 	}
 	t.Logf("the run failed as it should:\n%v", err)
 
-	conn := connect(t, db)
+	conn := postgres.Connect(t, db)
 	if got, want := appliedVersions(t, conn), []string{"001_create_customers"}; !slices.Equal(got, want) {
 		t.Errorf("schema_migrations = %q, want %q", got, want)
 	}

@@ -9,8 +9,10 @@ package postgres
 import (
 	"context"
 	"net/url"
+	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	testcontainers "github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 
@@ -77,4 +79,26 @@ func DSN(ctx context.Context, db testcontainers.Container) (string, error) {
 		RawQuery: "sslmode=disable",
 	}
 	return u.String(), nil
+}
+
+// Connect opens a pgx connection to the database in db, failing t if it cannot, and
+// closes it when the test ends.
+func Connect(t testing.TB, db testcontainers.Container) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	dsn, err := DSN(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", dsn, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(ctx)
+	})
+	return conn
 }

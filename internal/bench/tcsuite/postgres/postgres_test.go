@@ -22,28 +22,6 @@ import (
 
 func TestMain(m *testing.M) { tcsuite.Main(m) }
 
-// connect opens a pgx connection to the database in db and closes it when the test
-// ends.
-func connect(t testing.TB, db testcontainers.Container) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	dsn, err := postgres.DSN(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", dsn, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = conn.Close(ctx)
-	})
-	return conn
-}
-
 // start starts a server and terminates it when the test ends.
 func start(t testing.TB, opts ...testcontainers.ContainerCustomizer) *testcontainers.DockerContainer {
 	t.Helper()
@@ -76,7 +54,7 @@ func logsOf(t testing.TB, c testcontainers.Container) string {
 func TestCreateInsertQuery(t *testing.T) {
 	t.Parallel()
 	db := start(t)
-	conn := connect(t, db)
+	conn := postgres.Connect(t, db)
 	ctx := t.Context()
 
 	var version string
@@ -203,7 +181,7 @@ func TestDataSurvivesNewContainer(t *testing.T) {
 	ctx := t.Context()
 
 	first := start(t, testcontainers.WithMounts(data))
-	conn := connect(t, first)
+	conn := postgres.Connect(t, first)
 	if _, err := conn.Exec(ctx, "CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL)"); err != nil {
 		t.Fatalf("create table: %v", err)
 	}
@@ -232,7 +210,7 @@ func TestDataSurvivesNewContainer(t *testing.T) {
 		t.Errorf("the second container's log does not show a cleanly shut down cluster:\n%s", logs)
 	}
 
-	conn = connect(t, second)
+	conn = postgres.Connect(t, second)
 	rows, err := conn.Query(ctx, "SELECT body FROM notes ORDER BY id")
 	if err != nil {
 		t.Fatalf("query notes: %v", err)
