@@ -264,6 +264,7 @@ func TestConnectTLSFailures(t *testing.T) {
 		require.ErrorIs(t, err, ErrUnavailable)
 		assert.Contains(t, err.Error(), "DOCKER_HOST ("+env.DockerHost+")")
 		assert.Contains(t, err.Error(), "certificate signed by unknown authority")
+		assert.ErrorIs(t, err, ErrServerCertUntrusted)
 		assert.Zero(t, eng.pings.Load())
 	})
 	t.Run("unknown server cert accepted without verify", func(t *testing.T) {
@@ -284,7 +285,8 @@ func TestConnectTLSFailures(t *testing.T) {
 		env.CertPath = p.dir
 		_, err := Connect(t.Context(), env)
 		require.ErrorIs(t, err, ErrUnavailable)
-		assert.Contains(t, err.Error(), "DOCKER_HOST ("+env.DockerHost+"): ping: ")
+		assert.Contains(t, err.Error(), "DOCKER_HOST ("+env.DockerHost+"): ping: "+ErrClientCertRefused.Error())
+		assert.ErrorIs(t, err, ErrClientCertRefused)
 		assert.Zero(t, eng.pings.Load())
 	})
 	t.Run("plain http to a tls engine", func(t *testing.T) {
@@ -293,7 +295,21 @@ func TestConnectTLSFailures(t *testing.T) {
 		env.DockerHost = tcpAddr(eng.Server)
 		_, err := Connect(t.Context(), env)
 		require.ErrorIs(t, err, ErrUnavailable)
+		assert.ErrorIs(t, err, ErrEngineWantsTLS)
 		assert.Zero(t, eng.pings.Load())
+	})
+	t.Run("tls to a plain engine", func(t *testing.T) {
+		f := &fakeEngine{}
+		f.Server = httptest.NewServer(f.handler("1.41"))
+		t.Cleanup(f.Close)
+		env := isolatedEnv(t)
+		env.DockerHost = tcpAddr(f.Server)
+		env.TLSVerify = "1"
+		env.CertPath = p.dir
+		_, err := Connect(t.Context(), env)
+		require.ErrorIs(t, err, ErrUnavailable)
+		assert.ErrorIs(t, err, ErrEngineNoTLS)
+		assert.Zero(t, f.pings.Load())
 	})
 	t.Run("missing cert files", func(t *testing.T) {
 		env := isolatedEnv(t)
@@ -362,12 +378,21 @@ func TestConnectUnixSocket(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { e2.Client.Close() })
 	assert.Equal(t, "10.0.0.9", e2.Host, "CONTAINERTEST_HOST wins")
-	assert.True(t, e2.Remote)
+	assert.False(t, e2.Remote, "the engine is still local: CONTAINERTEST_HOST does not make it remote")
+	assert.Equal(t, "10.0.0.9", e2.PublishIP(), "ports bind to that address only, never to all interfaces")
+
+	env.ContainertestHost = "runner.internal"
+	e3, err := Connect(t.Context(), env)
+	require.NoError(t, err)
+	t.Cleanup(func() { e3.Client.Close() })
+	assert.Equal(t, "runner.internal", e3.Host)
+	assert.False(t, e3.Remote)
+	assert.Equal(t, "127.0.0.1", e3.PublishIP(), "a host name is not an address to bind to")
 }
 
 // staleSocket leaves a socket file at path with nothing listening: connecting to it is
 // refused at once.
-func staleSocket(t *testing.T, path string) string {
+func staleSocket(t testing.TB, path string) string {
 	t.Helper()
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	require.NoError(t, err)
@@ -377,7 +402,7 @@ func staleSocket(t *testing.T, path string) string {
 }
 
 // closedPort returns a 127.0.0.1 port that nothing listens on.
-func closedPort(t *testing.T) int {
+func closedPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -456,4 +481,65 @@ func TestConnectHonoursContext(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnavailable)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 2*time.Second, "the caller's deadline bounds the ping")
+}
+
+// noEngineEnv is the machine without an engine, in each of its usual shapes: no socket
+// file anywhere, a stale default socket left by a stopped dockerd, and a DOCKER_HOST
+// that nothing listens on.
+func noEngineEnvs(t testing.TB) map[string]Environ {
+	t.Helper()
+	none := isolatedEnv(t)
+	stale := isolatedEnv(t)
+	dir, err := os.MkdirTemp("", "ct")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	stale.DefaultSocket = staleSocket(t, filepath.Join(dir, "docker.sock"))
+	host := isolatedEnv(t)
+	host.DockerHost = "tcp://127.0.0.1:" + strconv.Itoa(closedPort(t))
+	return map[string]Environ{"no socket": none, "stale socket": stale, "dead DOCKER_HOST": host}
+}
+
+// TestConnectNoEngineWaitsForNothing: when nothing listens, every place fails on its
+// first answer from the kernel (no such file, connection refused), so resolution never
+// waits for a ping timeout and HasDocker answers at once. The time is logged, never
+// asserted (BenchmarkConnectNoEngine measures it).
+func TestConnectNoEngineWaitsForNothing(t *testing.T) {
+	for name, env := range noEngineEnvs(t) {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			_, err := Connect(t.Context(), env)
+			took := time.Since(start)
+			require.ErrorIs(t, err, ErrUnavailable)
+			msg := err.Error()
+			t.Logf("%v:\n%s", took, msg)
+			lines := strings.Split(msg, "\n")
+			require.Greater(t, len(lines), 1, "the places tried are listed")
+			assert.Equal(t, "docker engine unavailable; tried:", lines[0])
+			for _, l := range lines[1:] {
+				immediate := strings.Contains(l, "no socket at ") || strings.Contains(l, "connection refused")
+				assert.True(t, immediate, "each place fails without waiting: %q", l)
+				assert.NotContains(t, l, "no answer within")
+			}
+			if env.DockerHost == "" {
+				assert.Contains(t, msg, "default socket (unix://"+env.DefaultSocket+")")
+				assert.Contains(t, msg, "rootless socket (unix://"+filepath.Join(env.XDGRuntimeDir, "docker.sock")+")")
+			} else {
+				assert.Contains(t, msg, "DOCKER_HOST ("+env.DockerHost+")")
+			}
+		})
+	}
+}
+
+// BenchmarkConnectNoEngine measures a full resolution on a machine without an engine;
+// the budget for it is 100 ms (it takes well under a millisecond).
+func BenchmarkConnectNoEngine(b *testing.B) {
+	for name, env := range noEngineEnvs(b) {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Connect(b.Context(), env); err == nil {
+					b.Fatal("connected")
+				}
+			}
+		})
+	}
 }

@@ -29,13 +29,22 @@ func TestGetRealEngine(t *testing.T) {
 	again, err := engine.Get(t.Context())
 	require.NoError(t, err)
 	assert.Same(t, e, again, "one engine per process")
-	t.Logf("engine %s from %s, API %s, ports on %s", e.Addr, e.Source, e.APIVersion, e.Host)
+	t.Logf("engine %s from %s, API %s, ports on %s (bound to %s), in container %q", e.Addr, e.Source, e.APIVersion, e.Host, e.PublishIP(), e.Container)
 
 	assert.NotEmpty(t, e.Addr)
 	assert.NotEmpty(t, e.Source)
 	if strings.HasPrefix(e.Addr, "unix://") && os.Getenv("CONTAINERTEST_HOST") == "" {
-		assert.Equal(t, "127.0.0.1", e.Host, "a local engine's ports are on the loopback address")
 		assert.False(t, e.Remote)
+		if e.Container == "" {
+			assert.Equal(t, "127.0.0.1", e.Host, "a local engine's ports are on the loopback address")
+		} else {
+			assert.Equal(t, e.Host, e.PublishIP(), "in a container, ports bind to the one address they are reached at")
+			assert.NotEqual(t, "0.0.0.0", e.PublishIP())
+		}
+	}
+	if os.Getenv("CONTAINERTEST_IN_CONTAINER") == "1" {
+		// Set by the CI stage that runs the tests in a container (.ci/stages/incontainer.sh).
+		assert.NotEmpty(t, e.Container, "the stage runs this in a container of the engine")
 	}
 
 	v, err := e.Client.ServerVersion(t.Context())
@@ -56,10 +65,7 @@ func TestGetReachesPublishedPort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 
-	bind := "127.0.0.1"
-	if e.Remote {
-		bind = "0.0.0.0"
-	}
+	bind := e.PublishIP()
 	name := fmt.Sprintf("ct-engine-%s-httpd", engine.SessionID())
 	created, err := e.Client.ContainerCreate(ctx,
 		&container.Config{

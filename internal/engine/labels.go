@@ -24,6 +24,10 @@ const (
 	LabelKeep = LabelPrefix + "keep"
 	// LabelTest names the test that created the resource, when known.
 	LabelTest = LabelPrefix + "test"
+	// LabelSubnetPicked marks a network given a subnet by the framework, not by the
+	// user, because the engine's default address pools were used up. The engine takes
+	// it for a user-configured subnet; the framework does not (see containers.Spec.IP).
+	LabelSubnetPicked = LabelPrefix + "subnet-picked"
 )
 
 var (

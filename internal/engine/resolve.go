@@ -199,9 +199,13 @@ func normalizeHost(h string, useTLS bool) (string, error) {
 			return u.String(), nil
 		}
 	case "ssh":
-		return "", fmt.Errorf("engine address %q: ssh engines are not supported; forward the socket and set DOCKER_HOST=unix://... or tcp://...", h)
+		// ssh://[user@]host[:port]: the engine is reached through `ssh host docker
+		// system dial-stdio`, as the Docker CLI reaches it.
+		if _, err := sshArgs(h); err != nil {
+			return "", err
+		}
 	default:
-		return "", fmt.Errorf("engine address %q: unknown scheme %q (want unix, tcp or npipe)", h, u.Scheme)
+		return "", fmt.Errorf("engine address %q: unknown scheme %q (want unix, tcp, ssh or npipe)", h, u.Scheme)
 	}
 	return h, nil
 }

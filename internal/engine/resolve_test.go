@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,7 +16,7 @@ import (
 
 // isolatedEnv returns an Environ whose every path lies in fresh temporary directories,
 // so that resolution never sees the real machine's config, sockets or variables.
-func isolatedEnv(t *testing.T) Environ {
+func isolatedEnv(t testing.TB) Environ {
 	t.Helper()
 	return Environ{
 		Home:          t.TempDir(),
@@ -135,7 +136,9 @@ func TestCandidatesBadDockerHost(t *testing.T) {
 		host string
 		want []string // substrings of the error
 	}{
-		{"ssh://me@engine.internal", []string{"DOCKER_HOST", "ssh engines are not supported", "forward the socket"}},
+		{"ssh://me@engine.internal/var/run/docker.sock", []string{"DOCKER_HOST", "an ssh engine address has no path"}},
+		{"ssh://me:secret@engine.internal", []string{"DOCKER_HOST", "no passwords in ssh addresses"}},
+		{"ssh://", []string{"DOCKER_HOST", "no host"}},
 		{"fd://", []string{"DOCKER_HOST", `unknown scheme "fd"`}},
 		{"ftp://engine.internal:21", []string{"DOCKER_HOST", `unknown scheme "ftp"`}},
 		{"10.1.2.3:2375", []string{"DOCKER_HOST", "10.1.2.3:2375"}},
@@ -353,12 +356,12 @@ func TestCandidatesContextErrors(t *testing.T) {
 	t.Run("ssh endpoint", func(t *testing.T) {
 		env := isolatedEnv(t)
 		cfg := filepath.Join(env.Home, ".docker")
-		writeContext(t, cfg, "over-ssh", "ssh://me@engine.internal", false, nil)
+		writeContext(t, cfg, "over-ssh", "ssh://me@engine.internal/docker.sock", false, nil)
 		writeConfig(t, cfg, "over-ssh")
 		_, err := Candidates(env)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), `docker context "over-ssh"`)
-		assert.Contains(t, err.Error(), "ssh engines are not supported")
+		assert.Contains(t, err.Error(), "an ssh engine address has no path")
 	})
 	t.Run("bad config json", func(t *testing.T) {
 		env := isolatedEnv(t)
@@ -505,4 +508,34 @@ func listenUnix(t *testing.T) string {
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
 	return p
+}
+
+func TestCandidatesSSH(t *testing.T) {
+	env := isolatedEnv(t)
+	env.DockerHost = "ssh://ci@engine.internal:2222"
+	got, err := Candidates(env)
+	require.NoError(t, err)
+	assert.Equal(t, []Candidate{{Source: "DOCKER_HOST", Host: "ssh://ci@engine.internal:2222", Explicit: true}}, got)
+
+	cfg := filepath.Join(env.Home, ".docker")
+	writeContext(t, cfg, "over-ssh", "ssh://engine.internal", false, nil)
+	env.DockerHost, env.DockerContext = "", "over-ssh"
+	got, err = Candidates(env)
+	require.NoError(t, err)
+	assert.Equal(t, []Candidate{{Source: `docker context "over-ssh"`, Host: "ssh://engine.internal", Explicit: true}}, got)
+}
+
+func TestSSHArgs(t *testing.T) {
+	tests := []struct{ addr, want string }{
+		{"ssh://engine.internal", "-o ConnectTimeout=30 -o BatchMode=yes -T -- engine.internal docker system dial-stdio"},
+		{"ssh://ci@127.0.0.1:2222", "-o ConnectTimeout=30 -o BatchMode=yes -T -l ci -p 2222 -- 127.0.0.1 docker system dial-stdio"},
+		{"ssh://ci@[::1]:2222/", "-o ConnectTimeout=30 -o BatchMode=yes -T -l ci -p 2222 -- ::1 docker system dial-stdio"},
+		// A host that looks like an option stays an argument after "--".
+		{"ssh://-oProxyCommand=x", "-o ConnectTimeout=30 -o BatchMode=yes -T -- -oProxyCommand=x docker system dial-stdio"},
+	}
+	for _, tt := range tests {
+		got, err := sshArgs(tt.addr)
+		require.NoError(t, err, tt.addr)
+		assert.Equal(t, tt.want, strings.Join(got, " "), tt.addr)
+	}
 }

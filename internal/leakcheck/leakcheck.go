@@ -1,10 +1,14 @@
-// Package leakcheck finds what a test process left on the engine: the containers,
-// networks and volumes that carry this process's session label.
+// Package leakcheck finds what a test process left behind: the containers, networks
+// and volumes that carry this process's session label, and goroutines still running.
+// The project's test mains call Main, so that a test whose own cleanup is broken fails
+// its package, instead of being covered up by the watchdog.
 package leakcheck
 
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -14,16 +18,18 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	dnetwork "github.com/docker/docker/api/types/network"
 	dvolume "github.com/docker/docker/api/types/volume"
+	"go.uber.org/goleak"
 
 	"github.com/containertest/containertest/internal/engine"
 )
 
 // Session lists this session's resources still on the engine ("container NAME",
-// "network NAME", "volume NAME"), or nothing when no engine answers (the tests were
-// skipped). A failure to list is reported as a leak, so that it is not missed.
+// "network NAME", "volume NAME"), or nothing when the process never connected to an
+// engine (it cannot have made any). A failure to list is reported as a leak, so that
+// it is not missed.
 func Session(ctx context.Context) []string {
-	e, err := engine.Get(ctx)
-	if err != nil {
+	e := engine.Current()
+	if e == nil {
 		return nil
 	}
 	f := filters.NewArgs(filters.Arg("label", engine.SessionFilter()))
@@ -33,6 +39,9 @@ func Session(ctx context.Context) []string {
 		return []string{"list containers: " + err.Error()}
 	}
 	for _, c := range cs {
+		if c.Labels[engine.LabelKeep] == "reuse" {
+			continue // Spec.Reuse: meant to outlive the process (see containers.RemoveReused)
+		}
 		leaks = append(leaks, "container "+strings.Join(c.Names, ","))
 	}
 	ns, err := e.Client.NetworkList(ctx, dnetwork.ListOptions{Filters: f})
@@ -52,18 +61,65 @@ func Session(ctx context.Context) []string {
 	return leaks
 }
 
+// WatchdogWaiter is the function of the one goroutine the framework keeps for the
+// life of a process: it waits for the watchdog process (internal/reaper), so that a
+// watchdog that dies early is reaped and replaced. The README tells goleak users to
+// ignore it; Goroutines ignores nothing else of the framework's.
+const WatchdogWaiter = "github.com/containertest/containertest/internal/reaper.waitWatchdog"
+
+// settle bounds how long Goroutines waits for goroutines that are ending (a stream
+// being closed, a background sweep finishing).
+const settle = 5 * time.Second
+
+// Goroutines returns an error naming the goroutines still running besides the
+// caller's, the testing package's and the watchdog waiter. Idle keep-alive connections
+// of the shared engine client and of http.DefaultTransport are closed first (as
+// httptest.Server.Close does): a connection still in use is reported.
+func Goroutines() error {
+	deadline := time.Now().Add(settle)
+	for {
+		// Again on every round: a request that was still finishing (a stream being
+		// closed, a background sweep) hands its connection back to the idle pool
+		// after the first round.
+		if e := engine.Current(); e != nil {
+			e.Client.Close() // closes idle connections only; the client stays usable
+		}
+		if t, ok := http.DefaultTransport.(*http.Transport); ok {
+			t.CloseIdleConnections()
+		}
+		err := goleak.Find(goleak.IgnoreAnyFunction(WatchdogWaiter))
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Check reports, on w, what the tests of package pkg left behind, and returns 1 when
+// they left anything, 0 otherwise.
+func Check(pkg string, w io.Writer) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := 0
+	// The tests' own cleanup must have removed everything by now: the watchdog, which
+	// removes the rest when the process exits, is for crashes.
+	if leaks := Session(ctx); len(leaks) > 0 {
+		fmt.Fprintf(w, "%s: leaked resources (the tests' own cleanup did not remove them): %s\n", pkg, strings.Join(leaks, "; "))
+		code = 1
+	}
+	if err := Goroutines(); err != nil {
+		fmt.Fprintf(w, "%s: leaked goroutines: %v\n", pkg, err)
+		code = 1
+	}
+	return code
+}
+
 // Main runs the tests of package pkg and fails the run when they passed but left a
-// resource of this session behind. Call it from TestMain.
+// resource of this session or a goroutine behind. Call it from TestMain.
 func Main(m *testing.M, pkg string) {
 	code := m.Run()
 	if code == 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		leaks := Session(ctx)
-		cancel()
-		if len(leaks) > 0 {
-			fmt.Fprintf(os.Stderr, "%s: leaked resources: %s\n", pkg, strings.Join(leaks, "; "))
-			code = 1
-		}
+		code = Check(pkg, os.Stderr)
 	}
 	os.Exit(code)
 }
