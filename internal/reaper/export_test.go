@@ -4,10 +4,12 @@ package reaper
 
 import (
 	"context"
+	"io"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containertest/containertest/internal/engine"
 )
@@ -35,8 +37,42 @@ func WatchdogPID() int {
 	return wd.pid
 }
 
-// Ready reports whether Ensure has succeeded and its watchdog still runs.
+// Ready reports whether Ensure has done its work: later calls return at once.
 func Ready() bool { return ready.Load() }
+
+// WatchdogStarts returns how many watchdog processes this process started.
+func WatchdogStarts() int { return int(watchdogStarts.Load()) }
+
+// ResetRestarts forgets the watchdogs this process replaced, so that a test run again
+// in the same process (-count) may replace maxRestarts more.
+func ResetRestarts() {
+	readyMu.Lock()
+	defer readyMu.Unlock()
+	restarts = 0
+}
+
+// UseUpRestarts makes this process replace no more watchdogs.
+func UseUpRestarts() {
+	readyMu.Lock()
+	defer readyMu.Unlock()
+	restarts = maxRestarts
+}
+
+// SetReadyTimeout sets how long a new watchdog has to get ready.
+func SetReadyTimeout(d time.Duration) { readyTimeout = d }
+
+// SetReportOutput sends the reports of watchdogs that died to w until restore is called.
+func SetReportOutput(w io.Writer) (restore func()) {
+	readyMu.Lock()
+	defer readyMu.Unlock()
+	old := reportTo
+	reportTo = w
+	return func() {
+		readyMu.Lock()
+		defer readyMu.Unlock()
+		reportTo = old
+	}
+}
 
 // SweepResult waits for this process's background sweep and returns its outcome.
 func SweepResult() ([]Ref, error) {
@@ -45,7 +81,8 @@ func SweepResult() ([]Ref, error) {
 }
 
 // CheckWatchdogFDs fails t unless the watchdog pid has only /dev/null or its log file
-// on fds 0, 1 and 2 (go test waits for the test's output to close), and a pipe on fd 3.
+// on fds 0, 1 and 2 (go test waits for the test's output to close), a pipe on fd 3 and
+// nothing on fd 4, and its working directory is /.
 func CheckWatchdogFDs(t testing.TB, pid int) {
 	t.Helper()
 	for fd := range 3 {
@@ -62,6 +99,13 @@ func CheckWatchdogFDs(t testing.TB, pid int) {
 	got, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(watchdogFD))
 	if err != nil || !strings.HasPrefix(got, "pipe:") {
 		t.Errorf("watchdog fd %d is %q (%v), want the parent's pipe", watchdogFD, got, err)
+	}
+	if got, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(readyFD)); err == nil {
+		t.Errorf("watchdog fd %d is still open (%s) once it is ready", readyFD, got)
+	}
+	// It started in the tests' directory, for the init functions, and left it.
+	if got, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd"); err != nil || got != "/" {
+		t.Errorf("watchdog working directory is %q (%v), want /", got, err)
 	}
 }
 

@@ -6,12 +6,18 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/containertest/containertest/internal/engine"
+	// Its init plays a user package's init in this binary and in its watchdogs.
+	_ "github.com/containertest/containertest/internal/initprobe"
 	"github.com/containertest/containertest/internal/reaper"
 	"github.com/containertest/containertest/internal/scope"
 )
@@ -41,14 +47,36 @@ func TestHelperProcess(t *testing.T) {
 		t.Setenv(reaper.EnvReaper, "on")
 	}
 
-	require.NoError(t, reaper.Ensure(ctx))
-	fmt.Printf("SESSION=%s\n", engine.SessionID())
-	pid := reaper.WatchdogPID()
-	require.NotZero(t, pid, "no watchdog after Ensure")
-	fmt.Printf("WATCHDOG=%d\n", pid)
-	reaper.CheckWatchdogFDs(t, pid)
-	if !t.Failed() {
-		fmt.Println("FDCHECK=ok")
+	if mode == "watchdog-exits-early" || mode == "watchdog-blocks" {
+		// The watchdog's init exits or blocks (REAPER_TEST_INIT): the first Ensure
+		// reports it, later ones go on without a watchdog and start no other.
+		want := "initprobe: init exits on purpose in the watchdog" // its output
+		if mode == "watchdog-blocks" {
+			reaper.SetReadyTimeout(2 * time.Second)
+			want = "was not ready after 2s and was killed"
+		}
+		err := reaper.Ensure(ctx)
+		fmt.Printf("ENSURE=%v\n", err)
+		require.ErrorIs(t, err, reaper.ErrWatchdogNotReady, "Ensure with a watchdog that exited in its init")
+		require.Contains(t, err.Error(), want)
+		for range 3 {
+			require.NoError(t, reaper.Ensure(ctx), "Ensure after the report")
+		}
+		require.Zero(t, reaper.WatchdogPID(), "a watchdog runs")
+		require.Equal(t, 1, reaper.WatchdogStarts(), "watchdogs started")
+		require.Empty(t, children(t), "processes left of the watchdog")
+		fmt.Printf("SESSION=%s\n", engine.SessionID())
+		mode = "hang"
+	} else {
+		require.NoError(t, reaper.Ensure(ctx))
+		fmt.Printf("SESSION=%s\n", engine.SessionID())
+		pid := reaper.WatchdogPID()
+		require.NotZero(t, pid, "no watchdog after Ensure")
+		fmt.Printf("WATCHDOG=%d\n", pid)
+		reaper.CheckWatchdogFDs(t, pid)
+		if !t.Failed() {
+			fmt.Println("FDCHECK=ok")
+		}
 	}
 
 	switch mode {
@@ -78,6 +106,33 @@ func TestHelperProcess(t *testing.T) {
 				Remove: func(ctx context.Context) error { return removeRef(ctx, e, r.ref) }})
 		}
 	}
+	if mode == "watchdog-killed" {
+		// A watchdog killed while the tests run is replaced at once, before any
+		// further Ensure: a crash right after it is still cleaned up.
+		first := reaper.WatchdogPID()
+		require.NoError(t, syscall.Kill(first, syscall.SIGKILL))
+		var second int
+		require.Eventually(t, func() bool {
+			second = reaper.WatchdogPID()
+			return second != 0 && second != first
+		}, 30*time.Second, 10*time.Millisecond, "no new watchdog after the first was killed")
+		reaper.CheckWatchdogFDs(t, second)
+		fmt.Printf("WATCHDOG=%d\n", second)
+		mode = "hang"
+	}
+	if mode == "watchdog-killed-too-often" {
+		// It has replaced as many watchdogs as it may: the next death is reported, and
+		// the process goes on without one.
+		reaper.UseUpRestarts()
+		first := reaper.WatchdogPID()
+		require.NoError(t, syscall.Kill(first, syscall.SIGKILL))
+		require.Eventually(t, func() bool { return reaper.WatchdogPID() == 0 },
+			30*time.Second, 10*time.Millisecond, "the watchdog's death went unnoticed")
+		require.NoError(t, reaper.Ensure(ctx))
+		require.Zero(t, reaper.WatchdogPID(), "a watchdog was started")
+		require.Equal(t, 1, reaper.WatchdogStarts(), "watchdogs started")
+		mode = "hang"
+	}
 	fmt.Println("READY")
 
 	switch mode {
@@ -99,4 +154,27 @@ func TestHelperProcess(t *testing.T) {
 
 func removeRef(ctx context.Context, e *engine.Engine, r reaper.Ref) error {
 	return reaper.RemoveRef(ctx, e, r)
+}
+
+// children returns the pids of this process's child processes.
+func children(t *testing.T) []int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	require.NoError(t, err)
+	var out []int
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		f := strings.Fields(string(b[i+1:]))
+		if i < 0 || len(f) < 2 || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.TrimPrefix(filepath.Dir(p), "/proc/"))
+		out = append(out, pid)
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/containertest/containertest/internal/cachedir"
 	"github.com/containertest/containertest/internal/engine"
 )
 
@@ -102,12 +103,30 @@ func (r Ref) marker() (string, error) {
 	return r.Kind.String() + "-" + r.ID, nil
 }
 
-// MarkKept records refs as kept: the watchdog and the sweep of every process that
-// uses the same cache directory (or, for markers in the default directory, any cache
-// directory) leave them alone from now on. Call it before the
-// process ends, for resources that were created without LabelKeep and are to stay. A
-// marker whose resource no longer exists is deleted by a later sweep against the same
-// engine.
+// LabelMarkerDir names the directory where the marker of a resource kept by MarkKept
+// is written: CacheDir()/reaper/kept of the creating process. Labels puts it on every
+// resource created with CONTAINERTEST_KEEP=failed, so that the watchdog and the sweep
+// of every process find the marker whatever cache directory they use themselves (a
+// test that sets CONTAINERTEST_CACHE_DIR, a process with HOME unset).
+const LabelMarkerDir = engine.LabelPrefix + "marker-dir"
+
+// markerDir returns the directory of this process's kept markers, "" if there is none.
+func markerDir() string {
+	d, err := CacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "reaper", "kept")
+}
+
+// MarkKept records refs as kept: the watchdog and the sweep of every process leave
+// them alone from now on. Call it before the process ends, for resources that were
+// created without LabelKeep and are to stay. Processes that use the same cache
+// directory, or (for markers in the default directory) any cache directory, honour the
+// marker of any resource; every process honours it on a resource that carries
+// LabelMarkerDir (those created under CONTAINERTEST_KEEP=failed), which names where
+// to look. A marker whose resource no longer exists is deleted by a later sweep
+// against the same engine that uses the same cache directory.
 func MarkKept(ctx context.Context, refs ...Ref) error {
 	if len(refs) == 0 {
 		return nil
@@ -165,8 +184,8 @@ func readMarkers() (markers, error) {
 		return nil, err
 	}
 	if os.Getenv(EnvCacheDir) != "" {
-		if ud, uerr := os.UserCacheDir(); uerr == nil {
-			if def := filepath.Join(ud, "containertest"); def != d {
+		if def, uerr := cachedir.Default(); uerr == nil {
+			if def != d {
 				more, err := readMarkersIn(filepath.Join(def, "reaper", "kept"))
 				if err != nil {
 					return nil, err
@@ -214,6 +233,22 @@ func readMarkersIn(dir string) (markers, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// markedIn reports whether the resource r has a marker in dir, the value of its
+// LabelMarkerDir: a marker there keeps it, and so does a directory that cannot be
+// looked into (a resource is never removed on a guess). A dir that is not an absolute
+// path names nothing.
+func markedIn(dir string, r Ref) bool {
+	if !filepath.IsAbs(dir) {
+		return false
+	}
+	name, err := r.marker()
+	if err != nil {
+		return false
+	}
+	_, err = os.Lstat(filepath.Join(dir, name))
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // unmark deletes the markers of refs (resources that are gone).

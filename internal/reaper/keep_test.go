@@ -4,7 +4,9 @@ package reaper
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -150,4 +152,79 @@ func TestKeepModeLeavesResources(t *testing.T) {
 			waitGone(t, e, filter, 5*time.Second)
 		})
 	}
+}
+
+// A resource kept because its test failed survives the sweep of a process that uses
+// another cache directory than its creator did (a test that sets
+// CONTAINERTEST_CACHE_DIR, a child run with HOME unset, or the other way round): the
+// marker is found from the resource's label, not from the sweeper's own directory.
+func TestKeptSurvivesSweepWithAnotherCacheDir(t *testing.T) {
+	e := mustHaveEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	creatorDir := t.TempDir()
+	h := startHelper(t, "keep", []string{EnvKeep + "=failed", EnvCacheDir + "=" + creatorDir})
+	filter := sessionFilter(h.Session)
+	t.Cleanup(func() { removeLabelled(t, e, filter) })
+	err, out := h.wait(t)
+	require.ErrorContains(t, err, "exit status 1", out)
+	waitProcessGone(t, h.Watchdog, time.Minute)
+	s := h.Stack
+	require.ElementsMatch(t, s.refs(), refsOf(ctx, t, e, filter), "kept resources after the watchdog ran\n%s", out)
+	for _, r := range s.refs() {
+		name, err := r.marker()
+		require.NoError(t, err)
+		require.FileExists(t, filepath.Join(creatorDir, "reaper", "kept", name), "marker of %v", r)
+	}
+
+	for _, sweeper := range []struct{ name, dir string }{
+		{"another cache dir", t.TempDir()},
+		{"the default cache dir", ""},
+	} {
+		t.Setenv(EnvCacheDir, sweeper.dir)
+		swept, err := Sweep(ctx, e)
+		if err != nil {
+			t.Logf("sweep: %v", err) // others' resources may be mid-removal
+		}
+		for _, r := range s.refs() {
+			assert.NotContains(t, swept, r, "a sweep with %s took a kept resource", sweeper.name)
+		}
+		require.ElementsMatch(t, s.refs(), refsOf(ctx, t, e, filter), "kept resources after a sweep with %s", sweeper.name)
+	}
+}
+
+// The marker directory a resource's label names decides whether it is kept: a marker
+// there keeps it, none does not, and a directory that cannot be read keeps it (a
+// resource is never removed on a guess).
+func TestKeptByLabelledMarkerDir(t *testing.T) {
+	dir := t.TempDir()
+	r := Ref{Container, strings.Repeat("a", 64)}
+	res := resource{Ref: r, Labels: map[string]string{LabelMarkerDir: dir}}
+	assert.False(t, res.kept(nil), "no marker")
+	name, err := r.marker()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), nil, 0o644))
+	assert.True(t, res.kept(nil), "marker in the labelled dir")
+	other := resource{Ref: Ref{Container, strings.Repeat("b", 64)}, Labels: res.Labels}
+	assert.False(t, other.kept(nil), "another resource's marker")
+	assert.False(t, resource{Ref: r, Labels: map[string]string{LabelMarkerDir: "relative/dir"}}.kept(nil),
+		"a relative marker dir names nothing")
+	// A marker dir that cannot be looked into (unsearchable, or not a directory: the
+	// former cannot be made for root) keeps the resource.
+	notDir := filepath.Join(dir, name)
+	assert.True(t, resource{Ref: r, Labels: map[string]string{LabelMarkerDir: notDir}}.kept(nil),
+		"marker dir that is not a directory")
+	if os.Getuid() != 0 {
+		locked := t.TempDir()
+		require.NoError(t, os.Chmod(locked, 0))
+		t.Cleanup(func() { os.Chmod(locked, 0o755) })
+		assert.True(t, resource{Ref: r, Labels: map[string]string{LabelMarkerDir: locked}}.kept(nil),
+			"unsearchable marker dir")
+	}
+
+	t.Setenv(EnvCacheDir, dir)
+	t.Setenv(EnvKeep, "failed")
+	assert.Equal(t, filepath.Join(dir, "reaper", "kept"), Labels()[LabelMarkerDir])
+	t.Setenv(EnvKeep, "always")
+	assert.NotContains(t, Labels(), LabelMarkerDir, "labelled kept already")
 }

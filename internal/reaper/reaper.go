@@ -3,29 +3,45 @@
 //
 // Call Ensure before creating each resource. The first call of a process
 //
-//   - starts a watchdog: the running binary re-executed with a hidden environment
-//     variable, so that the init function of this package runs the watchdog instead of
-//     the program (every test binary that uses the framework imports this package). The
-//     watchdog lives in its own process group, so a Ctrl-C to the tests does not reach it,
-//     and holds the read end of a pipe whose write end only this process has. When this
-//     process exits for any reason (normal exit, panic, test timeout, SIGKILL, Ctrl-C),
-//     the pipe reads end-of-file and the watchdog removes every container (forced, with
-//     its anonymous volumes), then network, then volume that carries this process's
-//     session label and is not kept, and exits;
+//   - starts a watchdog: the running binary re-executed (/proc/self/exe on Linux) with a
+//     hidden environment variable, so that the init function of this package runs the
+//     watchdog instead of the program (every test binary that uses the framework imports
+//     this package). The watchdog lives in its own process group, so a Ctrl-C to the
+//     tests does not reach it, and holds the read end of a pipe whose write end only this
+//     process has. When this process exits for any reason (normal exit, panic, test
+//     timeout, SIGKILL, Ctrl-C), the pipe reads end-of-file and the watchdog removes every
+//     container (forced, with its anonymous volumes), then network, then volume that
+//     carries this process's session label and is not kept, and exits;
 //   - starts, in the background, a sweep of resources that earlier processes on this
 //     host left behind: a resource is removed only when its owner process is provably
 //     gone (same host and pid namespace, and no process with the recorded pid and start
 //     time exists) and it is not kept.
 //
-// Later calls cost an atomic load. If the watchdog cannot be started, Ensure returns the
-// error and the next call tries again; if the watchdog dies early, the next call starts a
-// new one.
+// Go runs, in the watchdog too, the init functions of every package initialized before
+// this one: its dependencies and the packages whose import paths sort before it, user
+// packages among them. The watchdog therefore starts with the parent's working
+// directory, environment and argv[0], so that those functions behave as they did in
+// the tests, and moves to "/" only afterwards. It then writes a byte on a second pipe
+// to say it is ready, and Ensure waits for that byte: a watchdog that exits or blocks
+// before it (an init function that fails or waits in a second process) is reported
+// once, by the error of that Ensure call, wrapping ErrWatchdogNotReady and quoting the
+// watchdog's output. Starting another would end the same way, so the process goes on
+// without one: its leftovers are then removed only by a later process's sweep.
+//
+// Later calls cost an atomic load. If the watchdog process cannot be started at all,
+// Ensure returns the error and the next call tries again. A watchdog that dies after it
+// was ready (killed by someone, or by the OOM killer) is reported on stderr, which is
+// the test log, and replaced at once (up to maxRestarts times): the new one removes
+// the whole session, resources created before it included.
 //
 // Keep mode (CONTAINERTEST_KEEP=failed or always) leaves resources in place for
 // debugging. Labels cannot change after creation, so a kept resource is recognised in
 // one of two ways: with CONTAINERTEST_KEEP=always the creator puts LabelKeep on it (Labels
 // does that), and a resource kept because its test failed is recorded with MarkKept as
-// a marker file under the cache directory, which the watchdog and the sweep read.
+// a marker file under the cache directory, which the watchdog and the sweep read. With
+// CONTAINERTEST_KEEP=failed every resource is created with LabelMarkerDir, the
+// directory its marker would be in, so that a process using another cache directory
+// still finds the marker.
 // Report prints how to get into kept containers and one command that removes them.
 //
 // CONTAINERTEST_REAPER=off turns the watchdog and the sweep off, for platforms where the
@@ -35,13 +51,16 @@ package reaper
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 
+	"github.com/containertest/containertest/internal/cachedir"
 	"github.com/containertest/containertest/internal/engine"
 )
 
@@ -50,7 +69,7 @@ const (
 	// EnvKeep selects the keep mode: "failed", "always", or empty (never).
 	EnvKeep = "CONTAINERTEST_KEEP"
 	// EnvCacheDir overrides the cache directory (default: os.UserCacheDir()/containertest).
-	EnvCacheDir = "CONTAINERTEST_CACHE_DIR"
+	EnvCacheDir = cachedir.Env
 	// EnvReaper set to "off" disables the watchdog and the sweep.
 	EnvReaper = "CONTAINERTEST_REAPER"
 
@@ -59,21 +78,50 @@ const (
 	envWatchdog = "CONTAINERTEST_INTERNAL_WATCHDOG"
 )
 
+// ErrWatchdogNotReady is wrapped by the error of Ensure when the watchdog exited, or
+// blocked, before it said it was ready: an init function of a package in the test
+// binary, which runs in the watchdog too, ended or blocked it.
+var ErrWatchdogNotReady = errors.New("crash-cleanup watchdog did not start")
+
+// degradedHint ends the report of a watchdog that could not be started or restarted.
+const degradedHint = "this test process goes on without a watchdog: what its tests leave behind when it crashes, " +
+	"is killed or times out is removed only by the sweep of a later test process on this host. " +
+	"The watchdog is this binary started again, and Go runs in it the init functions of the packages " +
+	"initialized before github.com/containertest/containertest/internal/reaper (its dependencies, and " +
+	"packages whose import paths sort first), with the tests' working directory and environment plus " +
+	envWatchdog + " set: make them work there, or set " + EnvReaper + "=off to go without the watchdog knowingly"
+
+// maxRestarts is how many times a process replaces a watchdog that died while it ran.
+const maxRestarts = 3
+
 var (
-	// ready is true once the watchdog runs (or the reaper is off); it makes Ensure cheap.
+	// ready is true once Ensure has done its work (the watchdog runs, the reaper is
+	// off, or the watchdog's failure was reported); it makes Ensure cheap.
 	ready   atomic.Bool
 	readyMu sync.Mutex
 	// wd is the running watchdog; its pipe's write end must stay open (and reachable, so
 	// that no finalizer closes it) for the life of the process.
-	wd        *watchdog
+	wd *watchdog
+	// restarts counts the watchdogs started to replace one that died.
+	restarts int
+	// reportTo receives the reports of watchdogs that died while the tests ran: the
+	// test binary's stderr, which is the test log.
+	reportTo  io.Writer = os.Stderr
 	sweepOnce sync.Once
 )
 
 // Ensure makes sure this process's resources are removed even if the process dies:
 // on first use it starts the watchdog and a background sweep of dead sessions'
 // resources. Call it before creating each container, network or volume; after the
-// first successful call it returns at once. A failure is returned (wrapping
-// engine.ErrUnavailable when no engine answers) and the next call tries again.
+// first successful call it returns at once.
+//
+// A failure to start the watchdog process is returned (wrapping engine.ErrUnavailable
+// when no engine answers) and the next call tries again. A watchdog that starts but
+// exits or blocks before it is ready (an init function of the binary ends it) is
+// reported once, by the error of that call, wrapping ErrWatchdogNotReady: starting it
+// again would end the same way, so later calls return nil and the process goes on
+// without a watchdog, covered only by the sweep of later processes. A watchdog that
+// dies after it was ready is reported on stderr and replaced at once.
 func Ensure(ctx context.Context) error {
 	if ready.Load() {
 		return nil
@@ -102,7 +150,12 @@ func ensureSlow(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ensure reaper: %w", err)
 	}
-	w, err := startWatchdog(engine.SessionID())
+	w, err := startWatchdog(ctx, engine.SessionID(), watchdogDied)
+	if errors.Is(err, ErrWatchdogNotReady) {
+		ready.Store(true)
+		sweepOnce.Do(func() { go backgroundSweep(e) })
+		return fmt.Errorf("ensure reaper: %w\n%s", err, degradedHint)
+	}
 	if err != nil {
 		return fmt.Errorf("start watchdog: %w (set %s=off where the test binary cannot be re-executed)", err, EnvReaper)
 	}
@@ -112,16 +165,31 @@ func ensureSlow(ctx context.Context) error {
 	return nil
 }
 
-// watchdogDied is called when the watchdog process exits while this process lives,
-// so that the next Ensure starts a new one.
-func watchdogDied(w *watchdog) {
+// watchdogDied is called when a ready watchdog exits while this process lives (status
+// is its exit error). It reports the death and starts another watchdog at once, so
+// that a crash of this process right after is still cleaned up: any watchdog of the
+// session removes all of the session's resources, whenever they were created.
+func watchdogDied(w *watchdog, status error) {
 	readyMu.Lock()
 	defer readyMu.Unlock()
-	if wd == w {
-		wd = nil
-		w.close()
-		ready.Store(false)
+	if wd != w {
+		return
 	}
+	wd = nil
+	w.close()
+	what := fmt.Sprintf("containertest: crash cleanup: the watchdog (pid %d) exited while the tests ran (%v)", w.pid, status)
+	if restarts == maxRestarts {
+		fmt.Fprintf(reportTo, "%s; it was replaced %d times already, so no other is started: %s\n", what, maxRestarts, degradedHint)
+		return
+	}
+	restarts++
+	nw, err := startWatchdog(context.Background(), engine.SessionID(), watchdogDied)
+	if err != nil {
+		fmt.Fprintf(reportTo, "%s; starting another failed: %v\n%s\n", what, err, degradedHint)
+		return
+	}
+	wd = nw
+	fmt.Fprintf(reportTo, "%s; started another (pid %d)\n", what, nw.pid)
 }
 
 func reaperOff() (bool, error) {
@@ -136,15 +204,21 @@ func reaperOff() (bool, error) {
 }
 
 // Labels returns a new map with the labels every managed resource carries: the
-// engine's session labels, the pid namespace label the sweep needs, and LabelKeep when
-// CONTAINERTEST_KEEP=always. Creators use it instead of engine.Labels.
+// engine's session labels, the pid namespace label the sweep needs, LabelKeep when
+// CONTAINERTEST_KEEP=always, and LabelMarkerDir when CONTAINERTEST_KEEP=failed.
+// Creators use it instead of engine.Labels.
 func Labels() map[string]string {
 	l := engine.Labels()
 	if ns := procNS(); ns != "" {
 		l[LabelProcNS] = ns
 	}
-	if KeepMode() == Always {
+	switch KeepMode() {
+	case Always:
 		l[engine.LabelKeep] = "true"
+	case Failed:
+		if d := markerDir(); d != "" {
+			l[LabelMarkerDir] = d
+		}
 	}
 	return l
 }
@@ -193,17 +267,9 @@ var procNS = sync.OnceValue(func() string {
 })
 
 // CacheDir returns the directory for the framework's files: CONTAINERTEST_CACHE_DIR,
-// or os.UserCacheDir()/containertest.
-func CacheDir() (string, error) {
-	if d := os.Getenv(EnvCacheDir); d != "" {
-		return filepath.Abs(d)
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("find cache dir: %w (set %s)", err, EnvCacheDir)
-	}
-	return filepath.Join(d, "containertest"), nil
-}
+// or os.UserCacheDir()/containertest, or a private directory under os.TempDir when
+// there is no user cache directory (see package cachedir).
+func CacheDir() (string, error) { return cachedir.Dir() }
 
 // reaperDir is CacheDir()/reaper, created if missing.
 func reaperDir(sub string) (string, error) {

@@ -25,12 +25,19 @@ type resource struct {
 	Labels map[string]string
 }
 
-// kept reports whether r is kept: labelled so, or recorded by MarkKept.
+// kept reports whether r is kept: labelled so, or recorded by MarkKept (markers are
+// those of the caller's cache directories; LabelMarkerDir names the creator's).
 func (r resource) kept(markers map[Ref]bool) bool {
 	if _, ok := r.Labels[engine.LabelKeep]; ok {
 		return true
 	}
-	return markers[r.Ref]
+	if markers[r.Ref] {
+		return true
+	}
+	if dir, ok := r.Labels[LabelMarkerDir]; ok {
+		return markedIn(dir, r.Ref)
+	}
+	return false
 }
 
 // listResources lists the containers (all states), networks and volumes matching

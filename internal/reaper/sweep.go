@@ -27,6 +27,7 @@ func backgroundSweep(e *engine.Engine) {
 	ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
 	defer cancel()
 	sweepRemoved, sweepErr = Sweep(ctx, e)
+	_, _ = SweepExpiredReused(ctx, e)
 }
 
 // Sweep removes the resources that processes of this host left behind: those whose

@@ -3,6 +3,7 @@
 package reaper
 
 import (
+	"context"
 	"errors"
 	"runtime"
 )
@@ -14,6 +15,6 @@ func (w *watchdog) close() {}
 
 // startWatchdog fails: starting a process in its own process group that outlives its
 // parent is only implemented for unix systems.
-func startWatchdog(session string) (*watchdog, error) {
+func startWatchdog(ctx context.Context, session string, died func(*watchdog, error)) (*watchdog, error) {
 	return nil, errors.New("watchdog not supported on " + runtime.GOOS)
 }
