@@ -43,23 +43,37 @@ type buildSpec struct {
 	platform   string
 	noCache    bool
 	labels     map[string]string
+	secrets    map[string]secretSource
+	tags       []string  // BuildTag
+	output     io.Writer // BuildOutput
+	tarName    string    // BuildTar: the context is tarData, unpacked for each build
+	tarData    []byte
 }
 
 // Build returns a Spec for a container of the image built from the Dockerfile in
 // contextDir. The image is cached by content: the Dockerfile, the context files that
-// survive .dockerignore, build args, target, platform and the ids of the base images.
-// When an image with that key exists, nothing is sent to the engine; concurrent builds
+// survive .dockerignore, build args, target, platform, build labels and the ids of the
+// base images. When an image with that key exists, nothing is sent to the engine; what
+// is sent is checked against the key as it streams, and a file changed in between
+// fails the build with buildcache.ErrContextChanged (build again). Concurrent builds
 // of one key, in this process or in others, build once. Built images stay after the
-// test (PruneBuildCache removes old ones). Files that .dockerignore excludes never
+// test; each build evicts cached images that were superseded, whose context is gone,
+// or beyond CONTAINERTEST_BUILD_CACHE_MAX (see the README), and PruneBuildCache
+// removes old ones. Files that .dockerignore excludes never
 // leave the machine. As with BuildKit, an ignore file named after the Dockerfile and
 // next to it (app.Dockerfile.dockerignore for app.Dockerfile) replaces the context's
 // .dockerignore for that build.
+//
+// A relative contextDir is resolved against the working directory when Build is called.
 func Build(contextDir string) Spec {
-	s := Spec{build: &buildSpec{contextDir: contextDir}}
 	if strings.TrimSpace(contextDir) == "" {
-		s = s.fail(errors.New("build: empty context directory"))
+		return Spec{build: &buildSpec{contextDir: contextDir}}.fail(errors.New("build: empty context directory"))
 	}
-	return s
+	dir, err := absPath(contextDir)
+	if err != nil {
+		return Spec{build: &buildSpec{contextDir: contextDir}}.fail(fmt.Errorf("build: %w", err))
+	}
+	return Spec{build: &buildSpec{contextDir: dir}}
 }
 
 // withBuild returns s with a copy of its build description changed by f, or an error
@@ -71,6 +85,7 @@ func (s Spec) withBuild(method string, f func(b *buildSpec)) Spec {
 	b := *s.build
 	b.args = maps.Clone(b.args)
 	b.labels = maps.Clone(b.labels)
+	b.secrets = maps.Clone(b.secrets)
 	f(&b)
 	s.build = &b
 	return s
@@ -101,8 +116,22 @@ func (s Spec) Target(stage string) Spec {
 }
 
 // Platform builds for a platform such as "linux/arm64" (the engine's default when
-// unset).
+// unset). For an Image spec it is the platform the image must be of: the local image
+// is checked against what the engine reports for it (ErrPlatformMismatch), and a
+// missing one (or any, with PullAlways) is pulled for that platform. A platform that
+// does not parse or names an unknown operating system, architecture or variant makes
+// the spec fail at once (buildcache.ErrInvalidPlatform).
 func (s Spec) Platform(platform string) Spec {
+	if _, err := buildcache.ParsePlatform(platform); err != nil {
+		if s.build == nil {
+			return s.fail(fmt.Errorf("platform: %w", err))
+		}
+		return s.fail(fmt.Errorf("build: %w", err))
+	}
+	if s.build == nil {
+		s.platform = platform
+		return s
+	}
 	return s.withBuild("platform", func(b *buildSpec) { b.platform = platform })
 }
 
@@ -125,6 +154,52 @@ func (s Spec) BuildLabel(key, value string) Spec {
 	})
 }
 
+// BuildSecret makes value available to the build as the secret id, for
+// RUN --mount=type=secret,id=id (at /run/secrets/id in that step). Build secrets need
+// BuildKit. A secret reaches only the RUN steps that mount it: not an image layer, the
+// image history, a label or the build output in the test log (values are redacted
+// there). The cache key holds the secret's id and where its value comes from, never
+// the value: a new value of the same secret reuses the cached image (use NoCache, or
+// another id, to build with it).
+func (s Spec) BuildSecret(id, value string) Spec {
+	return s.buildSecret("build secret", id, secretSource{kind: "value", value: value})
+}
+
+// BuildSecretFile is BuildSecret with the value read from the file path when the
+// image is built. The key holds the path, not the content.
+func (s Spec) BuildSecretFile(id, path string) Spec {
+	if path == "" {
+		return s.fail(fmt.Errorf("build secret file %q: empty path", id))
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return s.fail(fmt.Errorf("build secret file %q: %w", id, err))
+	}
+	return s.buildSecret("build secret file", id, secretSource{kind: "file", name: abs})
+}
+
+// BuildSecretEnv is BuildSecret with the value of the environment variable name when
+// the image is built; an unset variable fails the build. The key holds the name, not
+// the value.
+func (s Spec) BuildSecretEnv(id, name string) Spec {
+	if name == "" {
+		return s.fail(fmt.Errorf("build secret env %q: empty variable name", id))
+	}
+	return s.buildSecret("build secret env", id, secretSource{kind: "env", name: name})
+}
+
+func (s Spec) buildSecret(method, id string, src secretSource) Spec {
+	if id == "" || strings.ContainsAny(id, ", \t\n=") {
+		return s.fail(fmt.Errorf("%s: invalid id %q (want a name without commas, spaces or '=')", method, id))
+	}
+	return s.withBuild(method, func(b *buildSpec) {
+		if b.secrets == nil {
+			b.secrets = map[string]secretSource{}
+		}
+		b.secrets[id] = src
+	})
+}
+
 func (b *buildSpec) input() buildcache.Input {
 	return buildcache.Input{
 		ContextDir: b.contextDir,
@@ -132,6 +207,7 @@ func (b *buildSpec) input() buildcache.Input {
 		BuildArgs:  b.args,
 		Target:     b.target,
 		Platform:   b.platform,
+		Labels:     b.labels,
 	}
 }
 
@@ -147,10 +223,13 @@ type buildLogs struct {
 	waiting map[string][]*buildWaiter
 }
 
-type buildWaiter struct{ t testing.TB }
+type buildWaiter struct {
+	t testing.TB
+	w io.Writer // BuildOutput, or nil
+}
 
-func (l *buildLogs) join(key string, t testing.TB) *buildWaiter {
-	w := &buildWaiter{t: t}
+func (l *buildLogs) join(key string, t testing.TB, out io.Writer) *buildWaiter {
+	w := &buildWaiter{t: t, w: out}
 	l.mu.Lock()
 	l.waiting[key] = append(l.waiting[key], w)
 	l.mu.Unlock()
@@ -177,6 +256,11 @@ func (l *buildLogs) leave(key string, w *buildWaiter) {
 func (l *buildLogs) logf(key, format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for _, w := range l.waiting[key] {
+		if w.w != nil {
+			_, _ = fmt.Fprintf(w.w, strings.TrimSuffix(format, "\n")+"\n", args...)
+		}
+	}
 	for _, w := range l.waiting[key] {
 		if w.t != nil {
 			w.t.Logf(format, args...)
@@ -226,12 +310,78 @@ func cacheTag(contextDir, key string) string {
 	return "containertest/" + name + ":" + key[:16]
 }
 
-// image returns the cached image for the build, building it when it is missing.
+// image returns the cached image for the build, building it when it is missing, and
+// gives it the BuildTag names.
 func (b *buildSpec) image(ctx context.Context, eng *engine.Engine, t testing.TB) (string, error) {
+	if b.tarData != nil {
+		dir, cleanup, err := b.unpackTar()
+		if err != nil {
+			return "", err
+		}
+		defer cleanup()
+		unpacked := *b
+		unpacked.contextDir = dir
+		b = &unpacked
+	}
+	tag, err := b.cachedImage(ctx, eng, t)
+	if err != nil {
+		return "", err
+	}
+	for _, ref := range b.tags {
+		if err := eng.Client.ImageTag(ctx, tag, ref); err != nil {
+			return "", fmt.Errorf("build %s: tag %s as %s: %w", b.name(), tag, ref, err)
+		}
+	}
+	return tag, nil
+}
+
+// name is how errors name the build: its context directory, or its BuildTar name.
+func (b *buildSpec) name() string {
+	if b.tarName != "" {
+		return "tar " + b.tarName
+	}
+	return b.contextDir
+}
+
+// cachedImage returns the cached image for the build, building it when it is missing.
+func (b *buildSpec) cachedImage(ctx context.Context, eng *engine.Engine, t testing.TB) (string, error) {
+	if _, err := buildCacheMax(); err != nil {
+		return "", fmt.Errorf("build %s: %w", b.contextDir, err)
+	}
 	in := b.input()
 	df, err := buildcache.ReadDockerfile(in)
 	if err != nil {
+		// A missing context or Dockerfile, a Dockerfile that does not parse, an unknown
+		// target: the build's input is wrong, found before anything reaches the engine.
+		return "", fmt.Errorf("build %s: %w: %w", b.contextDir, ErrInvalidSpec, err)
+	}
+	bc, err := chooseBuilder(ctx, eng)
+	if err != nil {
 		return "", fmt.Errorf("build %s: %w", b.contextDir, err)
+	}
+	if bc.name == builderBuildKit && df.OutsideContext {
+		// BuildKit reads the Dockerfile from the uploaded context, where COPY . would
+		// see it; the classic builder drops it by the archive's .dockerignore.
+		if len(df.Features) > 0 || len(b.secrets) > 0 {
+			return "", fmt.Errorf("build %s: %w: %s lies outside the context, which only the classic builder can build "+
+				"without adding the Dockerfile to the context, and it needs BuildKit; move it into the context directory",
+				b.contextDir, ErrUnsupportedSyntax, df.Path)
+		}
+		bc.name, bc.why = builderClassic, "the Dockerfile lies outside the context"
+	}
+	if err := b.checkSyntax(ctx, eng, df, bc); err != nil {
+		return "", fmt.Errorf("build %s: %w", b.contextDir, err)
+	}
+	secrets, err := b.readSecrets()
+	if err != nil {
+		return "", fmt.Errorf("build %s: %w", b.contextDir, err)
+	}
+	in.Builder = bc.name
+	if len(b.secrets) > 0 {
+		in.Secrets = make(map[string]string, len(b.secrets))
+		for id, src := range b.secrets {
+			in.Secrets[id] = src.identity()
+		}
 	}
 	ids := make(map[string]string, len(df.BaseImages))
 	for _, ref := range df.BaseImages {
@@ -241,11 +391,15 @@ func (b *buildSpec) image(ctx context.Context, eng *engine.Engine, t testing.TB)
 		}
 		ids[ref] = id
 	}
-	m := contextMemo(b.contextDir)
-	key, err := buildcache.Key(ctx, in, ids, m)
+	var m *buildcache.Memo
+	if b.tarData == nil { // an unpacked archive is hashed anew each time
+		m = contextMemo(b.contextDir)
+	}
+	snap, err := buildcache.Prepare(ctx, in, ids, m)
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w", b.contextDir, err)
 	}
+	key := snap.Key
 	if m != nil {
 		_ = m.Save()
 	}
@@ -255,6 +409,12 @@ func (b *buildSpec) image(ctx context.Context, eng *engine.Engine, t testing.TB)
 			return "", err
 		} else if ok {
 			_ = buildcache.Touch(key)
+			if testHookImage != nil {
+				testHookImage(ctx, eng, b.contextDir, tag)
+			}
+			if b.output != nil {
+				fmt.Fprintf(b.output, "containers: build %s: cached as %s\n", filepath.Base(b.contextDir), tag)
+			}
 			return tag, nil
 		}
 	}
@@ -266,7 +426,7 @@ func (b *buildSpec) image(ctx context.Context, eng *engine.Engine, t testing.TB)
 	// depend on the first caller: it runs on a context of its own and logs to whichever
 	// test is still waiting. A caller that gives up leaves the build running for the
 	// others (its result is cached for later callers anyway).
-	log := progress.join(sfKey, t)
+	log := progress.join(sfKey, t, b.output)
 	defer progress.leave(sfKey, log)
 	ch := builds.DoChan(sfKey, func() (any, error) {
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), buildTimeout)
@@ -282,7 +442,16 @@ func (b *buildSpec) image(ctx context.Context, eng *engine.Engine, t testing.TB)
 				return nil, err
 			}
 		}
-		return nil, b.run(bctx, eng, func(format string, args ...any) { progress.logf(sfKey, format, args...) }, in, key, tag)
+		logf := func(format string, args ...any) { progress.logf(sfKey, format, args...) }
+		if err := b.run(bctx, eng, logf, snap, tag, bc.name, secrets); err != nil {
+			return nil, err
+		}
+		ectx, ecancel := context.WithTimeout(bctx, time.Minute)
+		defer ecancel()
+		if err := evictBuildCache(ectx, eng, key, logf); err != nil {
+			logf("containers: build cache: %v", err)
+		}
+		return nil, nil
 	})
 	select {
 	case r := <-ch:
@@ -293,8 +462,15 @@ func (b *buildSpec) image(ctx context.Context, eng *engine.Engine, t testing.TB)
 		return "", fmt.Errorf("build %s: %w", b.contextDir, ctx.Err())
 	}
 	_ = buildcache.Touch(key)
+	if testHookImage != nil {
+		testHookImage(ctx, eng, b.contextDir, tag)
+	}
 	return tag, nil
 }
+
+// testHookImage, when a test sets it, learns the image each Build of contextDir
+// returns, so that the project's tests can remove exactly the images they built.
+var testHookImage func(ctx context.Context, eng *engine.Engine, contextDir, tag string)
 
 // baseImageID returns the id of a FROM image, pulling it when it is missing locally.
 func baseImageID(ctx context.Context, eng *engine.Engine, ref string) (string, error) {
@@ -306,7 +482,7 @@ func baseImageID(ctx context.Context, eng *engine.Engine, ref string) (string, e
 		return "", err
 	}
 	if perr := pullImage(ctx, eng, ref); perr != nil {
-		return "", fmt.Errorf("image %s not found locally; pull failed: %v; build or load it first: %w", ref, perr, ErrImageNotFound)
+		return "", missingImageError(ref, perr)
 	}
 	ins, err = eng.Client.ImageInspect(ctx, ref)
 	if err != nil {
@@ -328,9 +504,16 @@ func cachedImage(ctx context.Context, eng *engine.Engine, tag, key string) (bool
 }
 
 // run sends the context and builds, streaming progress to the test log.
-func (b *buildSpec) run(ctx context.Context, eng *engine.Engine, logf func(string, ...any), in buildcache.Input, key, tag string) error {
+// The archive is checked against the key as it streams: a file changed since the key
+// was computed stops the build (buildcache.ErrContextChanged), so no image is ever
+// labelled with a key that does not describe it.
+func (b *buildSpec) run(ctx context.Context, eng *engine.Engine, logf func(string, ...any), snap *buildcache.Snapshot, tag, builder string, secrets map[string][]byte) error {
 	buildsRun.Add(1)
-	bc, err := buildcache.ContextTar(ctx, in)
+	key := snap.Key
+	if testHookBeforeSend != nil {
+		testHookBeforeSend()
+	}
+	bc, err := snap.Context(ctx)
 	if err != nil {
 		return fmt.Errorf("build %s: %w", b.contextDir, err)
 	}
@@ -339,8 +522,37 @@ func (b *buildSpec) run(ctx context.Context, eng *engine.Engine, logf func(strin
 	if labels == nil {
 		labels = map[string]string{}
 	}
-	// One label only: the classic builder turns each label into a build step of its own.
 	labels[labelBuildKey] = key
+	maps.Copy(labels, b.sourceLabels())
+	if builder == builderBuildKit {
+		err = b.sendBuildKit(ctx, eng, logf, bc, labels, tag, secrets)
+	} else {
+		err = b.send(ctx, eng, logf, bc, labels, tag)
+	}
+	if cerr := bc.Err(); cerr != nil {
+		// The engine saw an archive cut short; its error says less.
+		return fmt.Errorf("build %s: %w", b.contextDir, cerr)
+	}
+	if err != nil {
+		return err
+	}
+	// A build stream that ends cleanly between two messages (the connection to the
+	// engine cut at the wrong moment) reads like a finished build: only the image
+	// proves it.
+	if ok, err := cachedImage(ctx, eng, tag, key); err != nil {
+		return fmt.Errorf("build %s: check the built image: %w", b.contextDir, err)
+	} else if !ok {
+		return fmt.Errorf("build %s: %w: the docker engine ended the build without the image %s", b.contextDir, ErrBuildFailed, tag)
+	}
+	return nil
+}
+
+// testHookBeforeSend, when set by a test, runs between the key and the archive.
+var testHookBeforeSend func()
+
+// send builds bc through the engine's classic builder as tag, with labels (the
+// classic builder adds them as one build step).
+func (b *buildSpec) send(ctx context.Context, eng *engine.Engine, logf func(string, ...any), bc *buildcache.BuildContext, labels map[string]string, tag string) error {
 	resp, err := eng.Client.ImageBuild(ctx, bc, build.ImageBuildOptions{
 		Tags:        []string{tag},
 		Dockerfile:  bc.Dockerfile,
@@ -354,7 +566,7 @@ func (b *buildSpec) run(ctx context.Context, eng *engine.Engine, logf func(strin
 		Labels:      labels,
 	})
 	if err != nil {
-		return fmt.Errorf("build %s: %w", b.contextDir, err)
+		return fmt.Errorf("build %s: send the build to the docker engine: %w", b.contextDir, err)
 	}
 	defer resp.Body.Close()
 	return readBuildOutput(resp.Body, b.contextDir, logf)
@@ -364,6 +576,30 @@ func (b *buildSpec) run(ctx context.Context, eng *engine.Engine, logf func(strin
 // standard error of a build step; they are noise in a log or an error message.
 var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
 
+// A buildMessage is one JSON message of the engine's build stream, from either builder:
+// a line of output, an error, or (BuildKit) a status record in Aux.
+type buildMessage struct {
+	ID          string          `json:"id"`
+	Aux         json.RawMessage `json:"aux"`
+	Stream      string          `json:"stream"`
+	Error       string          `json:"error"`
+	ErrorDetail struct {
+		Message string `json:"message"`
+	} `json:"errorDetail"`
+}
+
+// nextBuildMessage reads the next message of a build stream; nil, nil at its end.
+func nextBuildMessage(dec *json.Decoder, dir string) (*buildMessage, error) {
+	var msg buildMessage
+	if err := dec.Decode(&msg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("build %s: read build output from the docker engine: %w", dir, err)
+	}
+	return &msg, nil
+}
+
 // readBuildOutput follows the engine's JSON build stream: each step goes to the test
 // log as it happens, the whole output is kept for the error.
 func readBuildOutput(r io.Reader, dir string, logf func(string, ...any)) error {
@@ -371,27 +607,16 @@ func readBuildOutput(r io.Reader, dir string, logf func(string, ...any)) error {
 	var step string
 	dec := json.NewDecoder(r)
 	for {
-		var msg struct {
-			Stream      string `json:"stream"`
-			Error       string `json:"error"`
-			ErrorDetail struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&msg); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("build %s: read build output: %w", dir, err)
+		msg, err := nextBuildMessage(dec, dir)
+		if err != nil || msg == nil {
+			return err
 		}
 		if msg.Stream != "" {
 			stream := ansiEscape.ReplaceAllString(msg.Stream, "")
 			out.WriteString(stream)
 			for _, line := range strings.Split(stream, "\n") {
-				if after, ok := strings.CutPrefix(line, "Step "); ok {
-					// "Step 3/7 : RUN make" -> "step 3/7: RUN make"
-					n, instr, _ := strings.Cut(after, " : ")
-					step = "step " + n + ": " + instr
+				if st, ok := buildStep(line); ok {
+					step = st
 					logf("containers: build %s: %s", filepath.Base(dir), step)
 				}
 			}
@@ -405,6 +630,22 @@ func readBuildOutput(r io.Reader, dir string, logf func(string, ...any)) error {
 				strings.TrimSpace(msg.Error), strings.ReplaceAll(tail(out.String(), 30), "\n", "\n\t"))
 		}
 	}
+}
+
+// buildStep reads a builder's step line as "step 3/7: RUN make": Docker's classic
+// builder writes "Step 3/7 : RUN make", podman's (buildah) "STEP 3/7: RUN make".
+func buildStep(line string) (string, bool) {
+	var n, instr string
+	var ok bool
+	if after, found := strings.CutPrefix(line, "Step "); found {
+		n, instr, ok = strings.Cut(after, " : ")
+	} else if after, found := strings.CutPrefix(line, "STEP "); found {
+		n, instr, ok = strings.Cut(after, ": ")
+	}
+	if !ok || !strings.Contains(n, "/") {
+		return "", false
+	}
+	return "step " + n + ": " + instr, true
 }
 
 // tail returns the last n lines of s.
@@ -433,31 +674,26 @@ func PruneBuildCache(ctx context.Context, olderThan time.Duration) ([]string, er
 	cutoff := time.Now().Add(-olderThan)
 	var removed []string
 	var errs []error
-	for _, img := range imgs {
-		key := img.Labels[labelBuildKey]
-		if dangling(img.RepoTags) {
-			// Replaced by a NoCache rebuild of the same key: no Build can reach it again.
-			if _, err := eng.Client.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true}); err != nil {
+	all := cacheImages(imgs)
+	for _, img := range all {
+		if len(img.tags) == 0 {
+			if !replacedImage(img, all) {
+				continue // the last image of a build still running, say
+			}
+			if _, err := eng.Client.ImageRemove(ctx, img.id, image.RemoveOptions{PruneChildren: true}); err != nil {
 				if !errdefs.IsConflict(err) && !errdefs.IsNotFound(err) {
-					errs = append(errs, fmt.Errorf("remove replaced image %s: %w", shortID(img.ID), err))
+					errs = append(errs, fmt.Errorf("remove replaced image %s: %w", shortID(img.id), err))
 				}
 				continue
 			}
-			removed = append(removed, img.ID)
+			removed = append(removed, img.id)
 			continue
 		}
-		used, ok := buildcache.LastUsed(key)
-		if !ok {
-			used = time.Unix(img.Created, 0)
-		}
-		if used.After(cutoff) {
+		if img.lastUsed.After(cutoff) {
 			continue
 		}
 		var gone []string
-		for _, tag := range img.RepoTags {
-			if !strings.HasPrefix(tag, "containertest/") {
-				continue
-			}
+		for _, tag := range img.tags {
 			if _, err := eng.Client.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true}); err != nil {
 				if !errdefs.IsConflict(err) { // a conflict means a container still uses it
 					errs = append(errs, fmt.Errorf("remove %s: %w", tag, err))
@@ -470,7 +706,7 @@ func PruneBuildCache(ctx context.Context, olderThan time.Duration) ([]string, er
 			continue
 		}
 		removed = append(removed, gone...)
-		_ = buildcache.Forget(key)
+		_ = buildcache.Forget(img.key)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return removed, fmt.Errorf("prune build cache: %w", err)

@@ -22,7 +22,6 @@ import (
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/errdefs"
 	"github.com/stretchr/testify/assert"
@@ -34,16 +33,14 @@ import (
 )
 
 // Labels that Build puts on the images it caches.
-const (
-	labelBuildKey     = engine.LabelPrefix + "build-key"
-	labelBuildContext = engine.LabelPrefix + "build-context"
-)
+const labelBuildKey = engine.LabelPrefix + "build-key"
 
 // helperEnv names the context directory for TestHelperBuildProcess.
 const helperEnv = "CONTAINERTEST_BUILD_HELPER_CONTEXT"
 
-// stepLine matches a build step that Build logs.
-var stepLine = regexp.MustCompile(`step \d+/\d+: `)
+// stepLine matches a build step that Build logs: "step 2/3: RUN x" from the classic
+// builder, "step [stage-0 2/3] RUN x: done in 0.2s" from BuildKit.
+var stepLine = regexp.MustCompile(`step (\d+/\d+: |\[[^\]]*\d+/\d+\] )`)
 
 // cacheEnv gives the test its own build cache directory (memo, locks, last-used
 // records), which does not exist yet, as on a fresh machine. t.Setenv also rules out
@@ -82,36 +79,27 @@ func buildContext(t *testing.T, name string, files map[string]string) string {
 	return dir
 }
 
-// removeBuiltImages removes, when the test ends, the cache images built from the
-// context dir (found by their build-context label). Registered before the first
-// Start, it runs after the test's containers are gone.
+// removeBuiltImages removes, when the test ends, the cache images that Builds of the
+// context dir returned (containers.BuiltImages), including any a NoCache rebuild
+// replaced. Registered before the first Start, it runs after the test's containers
+// are gone.
 func removeBuiltImages(t *testing.T, dir string) {
 	t.Helper()
-	abs, err := filepath.Abs(dir)
-	require.NoError(t, err)
 	t.Cleanup(func() {
+		ids := containers.BuiltImages(dir)
+		if len(ids) == 0 {
+			return
+		}
 		ctx := context.Background()
 		eng, err := engine.Get(ctx)
 		if err != nil {
-			t.Errorf("remove images built from %s: %v", abs, err)
+			t.Errorf("remove images built from %s: %v", dir, err)
 			return
 		}
-		// Top-level images only: the build's intermediate images carry the label
-		// too, and go with the image as its untagged parents.
-		imgs, err := eng.Client.ImageList(ctx, image.ListOptions{
-			Filters: filters.NewArgs(filters.Arg("label", labelBuildContext+"="+abs))})
-		if err != nil {
-			t.Errorf("list images built from %s: %v", abs, err)
-			return
-		}
-		for _, img := range imgs {
-			_, err := eng.Client.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true})
-			if err == nil {
-				continue
-			}
-			// Removing one image may have pruned another as its parent meanwhile.
-			if _, ierr := eng.Client.ImageInspect(ctx, img.ID); !errdefs.IsNotFound(ierr) {
-				t.Errorf("remove image %s built from %s: %v", img.ID, abs, err)
+		for _, id := range ids {
+			_, err := eng.Client.ImageRemove(ctx, id, image.RemoveOptions{Force: true, PruneChildren: true})
+			if err != nil && !errdefs.IsNotFound(err) {
+				t.Errorf("remove image %s built from %s: %v", id, dir, err)
 			}
 		}
 	})
@@ -261,6 +249,10 @@ func TestBuildSpecMisuse(t *testing.T) {
 		"empty build arg":               {containers.Build("ctx").BuildArg("", "v"), "empty name"},
 		"reserved label":                {containers.Build("ctx").BuildLabel(labelBuildKey, "k"), "reserved"},
 		"empty label":                   {containers.Build("ctx").BuildLabel("", "v"), "empty"},
+		"unknown architecture":          {containers.Build("ctx").Platform("linux/bogus"), `platform "linux/bogus": invalid build platform: unknown architecture "bogus"`},
+		"unknown operating system":      {containers.Build("ctx").Platform("bogus/amd64"), `unknown operating system "bogus"`},
+		"unparsable platform":           {containers.Build("ctx").Platform("a/b/c/d"), `platform "a/b/c/d"`},
+		"unknown variant":               {containers.Build("ctx").Platform("linux/amd64/v9"), `unknown variant "v9"`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -301,10 +293,57 @@ func TestBuildArgsAndLabels(t *testing.T) {
 
 	steps := lt.steps()
 	require.NotEmpty(t, steps, "no build step was logged")
-	assert.Regexp(t, `step 1/\d+: ARG BASE=`, steps[0])
+	// The classic builder logs "step 1/5: ARG BASE=...", BuildKit "[1/2] FROM <base>".
+	assert.Regexp(t, `step 1/\d+: ARG BASE=|step \[1/2\] FROM `, steps[0])
 	assert.True(t, slices.ContainsFunc(steps, func(s string) bool { return strings.Contains(s, "COPY app.txt /app.txt") }),
 		"steps logged: %q", steps)
 	// ARG defaults and other values of an arg: TestBuildInvalidation.
+}
+
+// TestBuildLabelIsInTheKey changes only a build label: the image must carry the new
+// value, so the label is part of the key.
+func TestBuildLabelIsInTheKey(t *testing.T) {
+	cacheEnv(t)
+	dir := buildContext(t, "ctx-label", map[string]string{"Dockerfile": "FROM busybox:latest\n"})
+	before := containers.BuildsRun()
+	_, tag1, _ := startBuilt(t, containers.Build(dir).BuildLabel("com.example.version", "1"))
+	_, tag2, _ := startBuilt(t, containers.Build(dir).BuildLabel("com.example.version", "2"))
+	assert.Equal(t, "1", imageLabels(t, tag1)["com.example.version"])
+	assert.Equal(t, "2", imageLabels(t, tag2)["com.example.version"], "a changed label served the old image")
+	assert.Equal(t, before+2, containers.BuildsRun())
+	// Without the label: another image again.
+	_, tag3, _ := startBuilt(t, containers.Build(dir))
+	assert.NotContains(t, imageLabels(t, tag3), "com.example.version")
+}
+
+// TestBuildFileChangedWhileSending edits a context file after the key is computed and
+// before the context is sent: that build must fail rather than store the new content
+// under the old key, and the next build must see the new content.
+func TestBuildFileChangedWhileSending(t *testing.T) {
+	cacheEnv(t)
+	dir := buildContext(t, "ctx-changed", map[string]string{
+		"Dockerfile": "FROM busybox:latest\nCOPY app.txt /app.txt\n",
+		"app.txt":    "v1\n",
+	})
+	var once sync.Once
+	containers.SetBeforeSendHook(t, func() {
+		once.Do(func() { writeTree(t, dir, map[string]string{"app.txt": "v2 edited\n"}) })
+	})
+	before := containers.BuildsRun()
+	_, err := containers.Build(dir).Cmd("sleep", "60").WaitFor().Run(t.Context())
+	require.Error(t, err, "a file edited during the build was built under the old key")
+	assert.ErrorIs(t, err, buildcache.ErrContextChanged)
+	assert.ErrorContains(t, err, filepath.Join(dir, "app.txt"))
+	assert.Equal(t, before+1, containers.BuildsRun())
+
+	// The same spec again, unchanged since: the key of v2, built from v2.
+	c, _, _ := startBuilt(t, containers.Build(dir))
+	assert.Equal(t, before+2, containers.BuildsRun())
+	assert.Equal(t, "v2 edited\n", shOut(t, c, "cat /app.txt"))
+	// And served from the cache with v2 from then on.
+	c, _, _ = startBuilt(t, containers.Build(dir))
+	assert.Equal(t, before+2, containers.BuildsRun())
+	assert.Equal(t, "v2 edited\n", shOut(t, c, "cat /app.txt"))
 }
 
 func TestBuildDockerfilePath(t *testing.T) {
@@ -727,9 +766,9 @@ func TestBuildFailures(t *testing.T) {
 			},
 			builds: 1,
 			is:     containers.ErrBuildFailed,
-			match:  `step 2/\d+: RUN for i in`,
+			match:  `(step 2/\d+: |step \[2/2\] )RUN for i in.*(non-zero code|exit code): 3`,
 			// The tail of the output, stdout and stderr, but not all of it.
-			want: []string{"line-60-" + marker, "err-" + marker, "non-zero code: 3"},
+			want: []string{"line-60-" + marker, "err-" + marker},
 			not:  "line-1-" + marker,
 		},
 		{
@@ -823,4 +862,70 @@ func TestBuildPruneCache(t *testing.T) {
 	assert.True(t, imageExists(t, inUseTag), "an image in use by a container was removed")
 	_, ok := buildcache.LastUsed(keys[oldTag])
 	assert.False(t, ok, "the removed image's record is kept")
+}
+
+// The project's build tests remove the images they built, NoCache replacements
+// included: cached images must stay bounded however often the suite runs.
+func TestBuildTestsRemoveTheirImages(t *testing.T) {
+	containers.RequireDocker(t)
+	var dir string
+	t.Run("build", func(t *testing.T) {
+		dir = buildContext(t, "ctx-cleanup", map[string]string{
+			"Dockerfile": "FROM " + busybox + "\nCOPY nonce /nonce\nCMD [\"sleep\", \"60\"]\n",
+		})
+		containers.Build(dir).Start(t)
+		containers.Build(dir).NoCache().Start(t)
+		if n := len(containers.BuiltImages(dir)); n != 2 {
+			t.Fatalf("BuiltImages = %d images, want 2 (the first and its NoCache replacement)", n)
+		}
+	})
+	eng, err := engine.Get(t.Context())
+	require.NoError(t, err)
+	for _, id := range containers.BuiltImages(dir) {
+		if _, err := eng.Client.ImageInspect(t.Context(), id); !errdefs.IsNotFound(err) {
+			t.Errorf("image %s built by the subtest is still there (inspect: %v)", id, err)
+		}
+	}
+}
+
+// A prune while a classic build runs must not remove the untagged image of the build's
+// last step: the builder adds the cache's labels as the last steps, so that image has
+// the build key before any tag points at it (CI's run of TestBuildBothBuilders failed
+// with "failed to get digest" when another test's eviction took it).
+func TestPruneSparesRunningBuilds(t *testing.T) {
+	cacheEnv(t)
+	t.Setenv("CONTAINERTEST_BUILDER", "classic")
+	ctx := t.Context()
+	var dirs []string // made first: their images go after the containers that use them
+	for i := range 2 {
+		dirs = append(dirs, buildContext(t, fmt.Sprintf("ctx-prune-running-%d", i), map[string]string{
+			"Dockerfile": "FROM " + busybox + "\nCOPY nonce /nonce\n",
+		}))
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// Nothing here is 1000 hours old: only replaced images may go.
+			_, err := containers.PruneBuildCache(ctx, 1000*time.Hour)
+			if err != nil {
+				done <- err
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // a tight loop slows the builds tenfold
+		}
+	}()
+	for _, dir := range dirs {
+		spec := containers.Build(dir).BuildLabel("a", "1").BuildLabel("b", "2").BuildLabel("c", "3")
+		startBuilt(t, spec)
+		startBuilt(t, spec.NoCache())
+	}
+	close(stop)
+	require.NoError(t, <-done)
 }

@@ -6,7 +6,12 @@
 // mode, content, symlink target), the build args, the target stage, the
 // platform and the image ids of the base images. It does not cover mtimes or
 // the order in which the file system lists a directory, so it is stable
-// across runs and machines.
+// across runs and machines. It also covers the image labels.
+//
+// The key covers exactly the bytes sent: Snapshot.Context archives the
+// state the key was computed from and checks every entry as it streams
+// (type, mode, size, symlink target, content hash); a file changed in
+// between stops the archive before its end with ErrContextChanged.
 //
 // The package never talks to the engine. A caller does, roughly:
 //
@@ -14,14 +19,15 @@
 //	ids := ...                                      // ref -> image id, from the engine
 //	path, err := buildcache.MemoPath(in.ContextDir)
 //	memo := buildcache.LoadMemo(path)
-//	key, err := buildcache.Key(ctx, in, ids, memo)
+//	snap, err := buildcache.Prepare(ctx, in, ids, memo) // snap.Key
 //	_ = memo.Save()
-//	// image labelled with key exists: buildcache.Touch(key), done.
-//	unlock, err := buildcache.Lock(ctx, key)       // after an in-process singleflight
+//	// image labelled with snap.Key exists: buildcache.Touch(key), done.
+//	unlock, err := buildcache.Lock(ctx, snap.Key)  // after an in-process singleflight
 //	defer unlock()
 //	// check for the image again, then:
-//	bc, err := buildcache.ContextTar(ctx, in)
-//	// engine build with bc as the context and bc.Dockerfile as the Dockerfile
+//	bc, err := snap.Context(ctx)
+//	// engine build with bc as the context and bc.Dockerfile as the Dockerfile;
+//	// bc.Err() reports a context that changed under the build
 //	buildcache.Touch(key)
 //
 // The context filter is the one the docker CLI applies: the patterns of
@@ -40,6 +46,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/containertest/containertest/internal/cachedir"
 )
 
 // DefaultDockerfile is the Dockerfile name used when Input.Dockerfile is empty.
@@ -64,6 +72,14 @@ var (
 	// ErrMissingBaseImage means Key was not given an image id for a base
 	// image the Dockerfile names.
 	ErrMissingBaseImage = errors.New("no image id for base image")
+	// ErrContextChanged means a context file or the Dockerfile changed
+	// between the key and the archive that was sent: the archive would not
+	// match its key, so the build is stopped. Building again uses the new
+	// content.
+	ErrContextChanged = errors.New("build context changed during the build")
+	// ErrInvalidPlatform means a build platform cannot be parsed or names
+	// an unknown operating system, architecture or variant.
+	ErrInvalidPlatform = errors.New("invalid build platform")
 )
 
 // Input describes one build.
@@ -82,6 +98,16 @@ type Input struct {
 	// Platform is the target platform ("linux/arm64"); empty means the
 	// engine's default.
 	Platform string
+	// Labels are the labels set on the built image.
+	Labels map[string]string
+	// Builder names the engine builder that makes the image ("buildkit",
+	// "classic"): their images differ.
+	Builder string
+	// Secrets maps each build secret's id to its identity, never its
+	// value: where the value comes from ("value", "env:NAME",
+	// "file:/path"). A secret is meant to leave no trace in the image, so
+	// a new value of the same secret does not make another key.
+	Secrets map[string]string
 }
 
 // resolved is an Input whose paths have been checked and whose Dockerfile
@@ -190,14 +216,6 @@ func resolveDockerfile(contextDir, name string) (given, real string, err error) 
 
 // CacheDir returns the directory that holds the memo, lock and last-used
 // files: $CONTAINERTEST_CACHE_DIR if set, else containertest under the
-// user cache directory. It does not create the directory.
-func CacheDir() (string, error) {
-	if d := os.Getenv("CONTAINERTEST_CACHE_DIR"); d != "" {
-		return filepath.Abs(d)
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("find cache dir: %w", err)
-	}
-	return filepath.Join(d, "containertest"), nil
-}
+// user cache directory, else a private directory under the temporary
+// directory (see package cachedir). It does not create the directory.
+func CacheDir() (string, error) { return cachedir.Dir() }

@@ -2,6 +2,7 @@ package buildcache
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"slices"
@@ -30,6 +31,28 @@ type Dockerfile struct {
 	// to and including the target count: the engine's classic builder
 	// builds exactly those, and BuildKit a subset of them.
 	BaseImages []string
+	// OutsideContext is true when the Dockerfile lies outside the context
+	// directory (set by ReadDockerfile only).
+	OutsideContext bool
+	// Syntax is the frontend image of a "# syntax=" directive, "" if none,
+	// and SyntaxLine its line.
+	Syntax     string
+	SyntaxLine int
+	// Features are the constructs, in line order, that the engine's classic
+	// builder lacks and that older BuildKit frontends lack too.
+	Features []Feature
+}
+
+// Feature is one use of Dockerfile syntax that not every builder has.
+type Feature struct {
+	// Name says what it is: "heredoc", "RUN --mount=type=cache", "COPY --link".
+	Name string
+	// Line is where it is used, starting at 1; Instruction is its source.
+	Line        int
+	Instruction string
+	// MinEngine is the first Docker engine version ("23.0") whose built-in
+	// BuildKit frontend has it.
+	MinEngine string
 }
 
 // Stage is one FROM of a Dockerfile.
@@ -102,6 +125,7 @@ func (r *resolved) parse(in Input) (*Dockerfile, error) {
 		return nil, err
 	}
 	df.Path = r.dockerfile
+	df.OutsideContext = r.relDockerfile == ""
 	return df, nil
 }
 
@@ -124,10 +148,32 @@ func ParseDockerfile(content []byte, buildArgs map[string]*string, target, platf
 	}
 	var cmds []parsed
 	lastName := ""
+	var features []Feature
+	feature := func(name, minEngine string, n *parser.Node) {
+		features = append(features, Feature{Name: name, Line: n.StartLine,
+			Instruction: strings.TrimSpace(n.Original), MinEngine: minEngine})
+	}
 	for _, n := range res.AST.Children {
 		cmd, err := instructions.ParseInstruction(n)
 		if err != nil {
 			return nil, newDockerfileError(err, n)
+		}
+		if len(n.Heredocs) > 0 {
+			feature("heredoc", "23.0", n)
+		}
+		switch c := cmd.(type) {
+		case *instructions.RunCommand:
+			for _, t := range mountTypes(n) {
+				feature("RUN --mount=type="+t, "20.10", n)
+			}
+		case *instructions.CopyCommand:
+			if c.Link {
+				feature("COPY --link", "23.0", n)
+			}
+		case *instructions.AddCommand:
+			if c.Link {
+				feature("ADD --link", "23.0", n)
+			}
 		}
 		if st, ok := cmd.(*instructions.Stage); ok {
 			lastName = st.Name
@@ -204,7 +250,13 @@ func ParseDockerfile(content []byte, buildArgs map[string]*string, target, platf
 		return nil, newDockerfileError(errors.New("no FROM instruction: the Dockerfile has no stage to build"), nil)
 	}
 
-	df := &Dockerfile{}
+	df := &Dockerfile{Features: features}
+	if syntax, _, loc, ok := parser.DetectSyntax(content); ok {
+		df.Syntax = syntax
+		if len(loc) > 0 {
+			df.SyntaxLine = loc[0].Start.Line
+		}
+	}
 	last := len(stages) - 1
 	names := map[string]bool{}
 	for i, st := range stages {
@@ -278,6 +330,31 @@ func ParseDockerfile(content []byte, buildArgs map[string]*string, target, platf
 	return df, nil
 }
 
+// mountTypes returns the type of each --mount flag of the RUN node n
+// ("bind" when not given). The instruction parser leaves types unset until
+// the build expands variables, which a type cannot use anyway.
+func mountTypes(n *parser.Node) []string {
+	var types []string
+	for _, f := range n.Flags {
+		v, ok := strings.CutPrefix(f, "--mount=")
+		if !ok {
+			continue
+		}
+		t := string(instructions.MountTypeBind)
+		fields, err := csv.NewReader(strings.NewReader(v)).Read()
+		if err != nil {
+			fields = strings.Split(v, ",")
+		}
+		for _, field := range fields {
+			if k, val, ok := strings.Cut(field, "="); ok && strings.EqualFold(k, "type") {
+				t = strings.ToLower(val)
+			}
+		}
+		types = append(types, t)
+	}
+	return types
+}
+
 // commandNode returns a node that locates c for an error (instructions do
 // not keep their node), falling back to line.
 func commandNode(c instructions.Command, line int) *parser.Node {
@@ -314,11 +391,11 @@ func platformArgs(platform string) (*envList, error) {
 	build = platforms.Normalize(build)
 	tp := build
 	if platform != "" {
-		p, err := platforms.Parse(platform)
+		p, err := ParsePlatform(platform)
 		if err != nil {
-			return nil, fmt.Errorf("parse platform %q: %w", platform, err)
+			return nil, err
 		}
-		tp = platforms.Normalize(p)
+		tp = p
 	}
 	e := &envList{}
 	e.set("BUILDPLATFORM", platforms.Format(build))
@@ -362,3 +439,48 @@ func (e *envList) Get(k string) (string, bool) {
 
 // Keys implements shell.EnvGetter.
 func (e *envList) Keys() []string { return slices.Clone(e.keys) }
+
+// Operating systems and architectures of OCI image platforms, as Go names
+// them (GOOS, GOARCH) and container images use them.
+var (
+	knownOS = []string{"aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios",
+		"js", "linux", "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows", "zos"}
+	knownArch = []string{"386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le",
+		"mipsle", "ppc64", "ppc64le", "riscv64", "s390x", "wasm"}
+	// knownVariants are the variants of the architectures that have them.
+	knownVariants = map[string][]string{
+		"amd64": {"v1", "v2", "v3", "v4"},
+		"arm":   {"v5", "v6", "v7", "v8"},
+		"arm64": {"v8", "v8.0", "v8.1", "v8.2", "v8.3", "v8.4", "v8.5", "v8.6", "v8.7", "v8.8", "v8.9",
+			"v9", "v9.0", "v9.1", "v9.2", "v9.3", "v9.4", "v9.5"},
+		"riscv64": {"rva20u64", "rva22u64", "rva23u64"},
+	}
+)
+
+// ParsePlatform parses a build platform ("linux/arm64", "linux/arm/v7") and
+// returns it normalized. Unlike platforms.Parse, which accepts any name, an
+// operating system, architecture or variant that no image can have is an
+// error that matches ErrInvalidPlatform and names the part.
+func ParsePlatform(platform string) (platforms.Platform, error) {
+	p, err := platforms.Parse(platform)
+	if err != nil {
+		return p, fmt.Errorf("parse platform %q: %w: %w", platform, ErrInvalidPlatform, err)
+	}
+	p = platforms.Normalize(p)
+	switch {
+	case !slices.Contains(knownOS, p.OS):
+		return p, fmt.Errorf("parse platform %q: %w: unknown operating system %q (known: %s)",
+			platform, ErrInvalidPlatform, p.OS, strings.Join(knownOS, ", "))
+	case !slices.Contains(knownArch, p.Architecture):
+		return p, fmt.Errorf("parse platform %q: %w: unknown architecture %q (known: %s)",
+			platform, ErrInvalidPlatform, p.Architecture, strings.Join(knownArch, ", "))
+	case p.Variant != "" && !slices.Contains(knownVariants[p.Architecture], p.Variant):
+		known := "none"
+		if v := knownVariants[p.Architecture]; len(v) > 0 {
+			known = strings.Join(v, ", ")
+		}
+		return p, fmt.Errorf("parse platform %q: %w: unknown variant %q of %s (known: %s)",
+			platform, ErrInvalidPlatform, p.Variant, p.Architecture, known)
+	}
+	return p, nil
+}

@@ -2,6 +2,7 @@ package buildcache
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -262,4 +263,31 @@ func writeFile(t testing.TB, dir, name, content string) string {
 	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
 	require.NoError(t, os.Chmod(p, 0o644))
 	return p
+}
+
+func TestParseDockerfileFeatures(t *testing.T) {
+	t.Parallel()
+	const df = "# syntax=docker/dockerfile:1.4\n" +
+		"FROM busybox:latest AS a\n" +
+		"RUN --mount=type=cache,target=/c --mount=type=secret,id=tok true\n" +
+		"RUN <<EOF\necho hi\nEOF\n" +
+		"COPY --link x /x\n" +
+		"RUN plain\n"
+	got, err := ParseDockerfile([]byte(df), nil, "", "")
+	require.NoError(t, err)
+	assert.Equal(t, "docker/dockerfile:1.4", got.Syntax)
+	assert.Equal(t, 1, got.SyntaxLine)
+	var names []string
+	for _, f := range got.Features {
+		names = append(names, fmt.Sprintf("%d %s %s", f.Line, f.Name, f.MinEngine))
+	}
+	assert.Equal(t, []string{
+		"3 RUN --mount=type=cache 20.10", "3 RUN --mount=type=secret 20.10", "4 heredoc 23.0", "7 COPY --link 23.0",
+	}, names)
+	assert.Equal(t, "RUN <<EOF", got.Features[2].Instruction)
+
+	plain, err := ParseDockerfile([]byte("FROM busybox:latest\nRUN true\n"), nil, "", "")
+	require.NoError(t, err)
+	assert.Empty(t, plain.Features)
+	assert.Empty(t, plain.Syntax)
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -22,7 +23,7 @@ import (
 
 // keyVersion starts the hashed encoding; change it whenever the encoding or
 // what it covers changes, so that old keys are never reused.
-const keyVersion = "containertest/buildcache key v2\x00"
+const keyVersion = "containertest/buildcache key v4\x00"
 
 // Record tags of the key encoding.
 const (
@@ -35,6 +36,9 @@ const (
 	tagTarget     = 't'
 	tagPlatform   = 'p'
 	tagBaseImage  = 'b'
+	tagLabel      = 'L'
+	tagBuilder    = 'B'
+	tagSecret     = 'S'
 	tagEnd        = 'E'
 )
 
@@ -68,34 +72,70 @@ func (e *entry) osPath(root string) string {
 // Key returns the cache key of the build described by in: a hex sha256 over
 // a versioned, length-prefixed encoding of the Dockerfile, every context
 // path sent to the engine (path, type, mode, size, content hash, symlink
-// target), the build args, the target, the platform and the image id of
-// every base image. baseImageIDs maps each of ReadDockerfile's BaseImages
-// to the id the engine reports for it (or "" if the engine does not have
-// it); other entries are ignored. memo may be nil; with a memo, files whose
-// stat data are unchanged are not read. Cold files are hashed in parallel,
-// bounded by GOMAXPROCS.
+// target), the build args, the target, the platform, the image labels, the
+// builder, the build secrets' identities (not their values) and the image id
+// of every base image. baseImageIDs maps each of
+// ReadDockerfile's BaseImages to the id the engine reports for it (or "" if
+// the engine does not have it); other entries are ignored. memo may be nil;
+// with a memo, files whose stat data are unchanged are not read. Cold files
+// are hashed in parallel, bounded by GOMAXPROCS.
+//
+// Key is Prepare without the archive; a build must use Prepare, so that
+// what it sends is what the key describes.
 func Key(ctx context.Context, in Input, baseImageIDs map[string]string, memo *Memo) (string, error) {
-	r, err := in.resolve()
+	s, err := Prepare(ctx, in, baseImageIDs, memo)
 	if err != nil {
 		return "", err
 	}
+	return s.Key, nil
+}
+
+// Snapshot is the key of a build together with the state of the context it
+// describes: the Dockerfile and ignore patterns as read, and every path with
+// its type, mode, size and content hash.
+type Snapshot struct {
+	// Key is the cache key (see Key).
+	Key string
+
+	r       *resolved
+	entries []*entry
+}
+
+// Prepare computes the key of the build described by in (see Key) and keeps
+// what it covers, so that Snapshot.Context sends exactly those bytes.
+func Prepare(ctx context.Context, in Input, baseImageIDs map[string]string, memo *Memo) (*Snapshot, error) {
+	r, err := in.resolve()
+	if err != nil {
+		return nil, err
+	}
 	df, err := r.parse(in)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	refs := slices.Clone(df.BaseImages)
 	sort.Strings(refs)
 	for _, ref := range refs {
 		if _, ok := baseImageIDs[ref]; !ok {
-			return "", fmt.Errorf("compute build key: %w %q (named in %s)", ErrMissingBaseImage, ref, r.dockerfile)
+			return nil, fmt.Errorf("compute build key: %w %q (named in %s)", ErrMissingBaseImage, ref, r.dockerfile)
 		}
 	}
 	entries, err := collect(ctx, r)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := hashFiles(ctx, r.contextDir, entries, memo); err != nil {
-		return "", err
+		return nil, err
+	}
+	if r.relDockerfile != "" {
+		// The Dockerfile was read twice: once to parse it (base images,
+		// the key's Dockerfile record) and once as a context file (what is
+		// sent). Both must be the same file.
+		sum := sha256.Sum256(r.content)
+		for _, e := range entries {
+			if e.rel == r.relDockerfile && e.mode.IsRegular() && e.sum != sum {
+				return nil, fmt.Errorf("compute build key: %w: %s was modified while it was read", ErrContextChanged, r.dockerfile)
+			}
+		}
 	}
 
 	h := sha256.New()
@@ -127,12 +167,7 @@ func Key(ctx context.Context, in Input, baseImageIDs map[string]string, memo *Me
 			e.uint(f.rdev)
 		}
 	}
-	args := make([]string, 0, len(in.BuildArgs))
-	for k := range in.BuildArgs {
-		args = append(args, k)
-	}
-	sort.Strings(args)
-	for _, k := range args {
+	for _, k := range slices.Sorted(maps.Keys(in.BuildArgs)) {
 		e.tag(tagArg)
 		e.str(k)
 		if v := in.BuildArgs[k]; v == nil {
@@ -146,6 +181,18 @@ func Key(ctx context.Context, in Input, baseImageIDs map[string]string, memo *Me
 	e.str(in.Target)
 	e.tag(tagPlatform)
 	e.str(normalizePlatform(in.Platform))
+	for _, k := range slices.Sorted(maps.Keys(in.Labels)) {
+		e.tag(tagLabel)
+		e.str(k)
+		e.str(in.Labels[k])
+	}
+	e.tag(tagBuilder)
+	e.str(in.Builder)
+	for _, k := range slices.Sorted(maps.Keys(in.Secrets)) {
+		e.tag(tagSecret)
+		e.str(k)
+		e.str(in.Secrets[k])
+	}
 	for _, ref := range refs {
 		e.tag(tagBaseImage)
 		e.str(ref)
@@ -153,9 +200,9 @@ func Key(ctx context.Context, in Input, baseImageIDs map[string]string, memo *Me
 	}
 	e.tag(tagEnd)
 	if err := e.w.Flush(); err != nil {
-		return "", fmt.Errorf("compute build key: %w", err)
+		return nil, fmt.Errorf("compute build key: %w", err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return &Snapshot{Key: hex.EncodeToString(h.Sum(nil)), r: r, entries: entries}, nil
 }
 
 // normalizePlatform returns the canonical form of a platform

@@ -132,7 +132,7 @@ func TestKeyGolden(t *testing.T) {
 	// "d-e.txt" sorts after "d/b.txt" in tree order, before it as strings.
 	dir := newContext(t, map[string]string{"a.txt": "a", "d/b.txt": "b", "d-e.txt": "e"})
 	in := Input{ContextDir: dir, BuildArgs: map[string]*string{"X": strp("1"), "Y": nil}, Target: "", Platform: "linux/amd64"}
-	assert.Equal(t, "b49e11e2f0271f29a69e999742ae8293397b1148cb17cf8238de1e87cf66cb0b", key(t, in))
+	assert.Equal(t, "8b4647e6792d2bb64b4a85ac1a7938c3acf0afc8bdd23a4dde4a0bbf2bef9621", key(t, in))
 }
 
 func TestKeyChanges(t *testing.T) {
@@ -197,6 +197,24 @@ func TestKeyChanges(t *testing.T) {
 		{name: "platform", edit: func(_ *testing.T, _ string, in *Input, _ map[string]string) {
 			in.Platform = "linux/arm64"
 		}},
+		{name: "label value", edit: func(_ *testing.T, _ string, in *Input, _ map[string]string) {
+			in.Labels = map[string]string{"com.example.l": "2"}
+		}},
+		{name: "new label", edit: func(_ *testing.T, _ string, in *Input, _ map[string]string) {
+			in.Labels["com.example.m"] = ""
+		}},
+		{name: "label name", edit: func(_ *testing.T, _ string, in *Input, _ map[string]string) {
+			in.Labels = map[string]string{"com.example.L": "1"}
+		}},
+		{name: "builder", edit: func(_ *testing.T, _ string, in *Input, _ map[string]string) {
+			in.Builder = "classic"
+		}},
+		{name: "new secret", edit: func(_ *testing.T, _ string, in *Input, _ map[string]string) {
+			in.Secrets["other"] = "value"
+		}},
+		{name: "secret source", edit: func(_ *testing.T, _ string, in *Input, _ map[string]string) {
+			in.Secrets["tok"] = "env:OTHER_TOKEN"
+		}},
 		{name: "base image id", edit: func(_ *testing.T, _ string, _ *Input, ids map[string]string) {
 			ids["busybox:latest"] = "sha256:2222"
 		}},
@@ -230,7 +248,9 @@ func TestKeyChanges(t *testing.T) {
 			t.Parallel()
 			dir := newContext(t, baseFiles)
 			writeFile(t, dir, "Dockerfile", df)
-			in := Input{ContextDir: dir, BuildArgs: map[string]*string{"A": strp("1")}}
+			in := Input{ContextDir: dir, BuildArgs: map[string]*string{"A": strp("1")},
+				Labels: map[string]string{"com.example.l": "1"}, Builder: "buildkit",
+				Secrets: map[string]string{"tok": "env:TOKEN"}}
 			ids := map[string]string{"busybox:latest": "sha256:1111"}
 			before, err := Key(context.Background(), in, ids, nil)
 			require.NoError(t, err)

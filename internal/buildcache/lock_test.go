@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/containertest/containertest/internal/leakcheck"
 )
 
 // The lock helper process: when the test binary runs with these variables
@@ -26,7 +28,7 @@ func TestMain(m *testing.M) {
 	if key := os.Getenv(helperEnv); key != "" {
 		os.Exit(lockHelper(key))
 	}
-	os.Exit(m.Run())
+	leakcheck.Main(m, "buildcache") // no goroutine may outlive the tests
 }
 
 // lockHelper holds the lock for key until stdin is closed.

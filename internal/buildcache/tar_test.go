@@ -269,3 +269,146 @@ func TestContextTarDockerfileSpecificIgnoreFile(t *testing.T) {
 		"secret.txt", "main.go", "web.Dockerfile",
 	}, names(Input{ContextDir: dir, Dockerfile: "web.Dockerfile"}))
 }
+
+// TestSnapshotContextStopsOnChange changes the context between the key and the
+// archive in every way that changes the image: each must stop the archive before its
+// end with ErrContextChanged naming the path, so that the engine never builds an
+// archive under a key that does not describe it.
+func TestSnapshotContextStopsOnChange(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{
+		"app.txt":     "v1",
+		"lib/a.txt":   "a",
+		"lib/old.txt": "old",
+		"run.sh":      "#!/bin/sh\n",
+	}
+	cases := []struct {
+		name string
+		path string // the path the error names
+		edit func(t *testing.T, dir string)
+	}{
+		{"content, same size", "app.txt", func(t *testing.T, dir string) { writeFile(t, dir, "app.txt", "v2") }},
+		{"content, other size", "app.txt", func(t *testing.T, dir string) { writeFile(t, dir, "app.txt", "version 2") }},
+		{"mode", "run.sh", func(t *testing.T, dir string) {
+			require.NoError(t, os.Chmod(filepath.Join(dir, "run.sh"), 0o755))
+		}},
+		{"new file", "lib/new.txt", func(t *testing.T, dir string) { writeFile(t, dir, "lib/new.txt", "") }},
+		{"removed file", "lib/old.txt", func(t *testing.T, dir string) {
+			require.NoError(t, os.Remove(filepath.Join(dir, "lib/old.txt")))
+		}},
+		{"symlink target", "link", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "link")
+			require.NoError(t, os.Remove(p))
+			require.NoError(t, os.Symlink("lib/a.txt", p))
+		}},
+		{"file became a directory", "app.txt", func(t *testing.T, dir string) {
+			require.NoError(t, os.Remove(filepath.Join(dir, "app.txt")))
+			require.NoError(t, os.Mkdir(filepath.Join(dir, "app.txt"), 0o755))
+		}},
+		{"Dockerfile", "Dockerfile", func(t *testing.T, dir string) {
+			writeFile(t, dir, "Dockerfile", testDockerfile+"RUN true\n")
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := newContext(t, files)
+			require.NoError(t, os.Symlink("app.txt", filepath.Join(dir, "link")))
+			snap, err := Prepare(context.Background(), Input{ContextDir: dir}, baseIDs, nil)
+			require.NoError(t, err)
+			tc.edit(t, dir)
+
+			bc, err := snap.Context(context.Background())
+			if err != nil {
+				// Found before the archive started.
+				require.ErrorIs(t, err, ErrContextChanged)
+				assert.ErrorContains(t, err, filepath.Join(dir, filepath.FromSlash(tc.path)))
+				return
+			}
+			raw, err := io.ReadAll(bc)
+			require.NoError(t, bc.Close())
+			require.ErrorIs(t, err, ErrContextChanged)
+			assert.ErrorContains(t, err, filepath.Join(dir, filepath.FromSlash(tc.path)))
+			assert.ErrorIs(t, bc.Err(), ErrContextChanged)
+			// What was streamed is no complete archive.
+			tr := tar.NewReader(bytes.NewReader(raw))
+			for {
+				_, err = tr.Next()
+				if err != nil {
+					break
+				}
+				if _, err = io.Copy(io.Discard, tr); err != nil {
+					break
+				}
+			}
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				// A cut at an entry boundary reads as a clean end to archive/tar, but
+				// the end-of-archive blocks are missing.
+				assert.False(t, bytes.HasSuffix(raw, make([]byte, 1024)), "the archive was finished")
+			}
+
+			// Built again, the key covers the new content and the archive is whole.
+			snap, err = Prepare(context.Background(), Input{ContextDir: dir}, baseIDs, nil)
+			require.NoError(t, err)
+			bc, err = snap.Context(context.Background())
+			require.NoError(t, err)
+			_, _, _ = readTar(t, bc)
+			require.NoError(t, bc.Close())
+			assert.NoError(t, bc.Err())
+		})
+	}
+}
+
+// TestSnapshotContextUnchanged checks that the checked archive of an unchanged
+// context is the archive ContextTar makes, hard links included.
+func TestSnapshotContextUnchanged(t *testing.T) {
+	t.Parallel()
+	dir := newContext(t, map[string]string{".dockerignore": "*.log\n", "a.txt": "a", "b/c.txt": "c", "x.log": "x"})
+	require.NoError(t, os.Link(filepath.Join(dir, "a.txt"), filepath.Join(dir, "b/hard.txt")))
+	require.NoError(t, os.Symlink("a.txt", filepath.Join(dir, "link")))
+	in := Input{ContextDir: dir}
+	snap, err := Prepare(context.Background(), in, baseIDs, nil)
+	require.NoError(t, err)
+	bc, err := snap.Context(context.Background())
+	require.NoError(t, err)
+	_, got, gotHdrs := readTar(t, bc)
+	require.NoError(t, bc.Close())
+	require.NoError(t, bc.Err())
+
+	plain, err := ContextTar(context.Background(), in)
+	require.NoError(t, err)
+	_, want, wantHdrs := readTar(t, plain)
+	require.NoError(t, plain.Close())
+	assert.Equal(t, want, got)
+	require.Len(t, gotHdrs, len(wantHdrs))
+	for i := range wantHdrs {
+		assert.Equal(t, wantHdrs[i].Name, gotHdrs[i].Name)
+		assert.Equal(t, wantHdrs[i].Typeflag, gotHdrs[i].Typeflag, wantHdrs[i].Name)
+		assert.Equal(t, wantHdrs[i].Mode, gotHdrs[i].Mode, wantHdrs[i].Name)
+	}
+}
+
+func TestParsePlatform(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm64/v8", "Linux/x86_64", "linux", "windows/amd64"} {
+		_, err := ParsePlatform(ok)
+		assert.NoError(t, err, ok)
+	}
+	bad := map[string]string{
+		"bogus":          "bogus",
+		"linux/bogus":    `unknown architecture "bogus"`,
+		"bogus/amd64":    `unknown operating system "bogus"`,
+		"linux/amd64/v9": `unknown variant "v9" of amd64`,
+		"linux/386/v2":   `unknown variant "v2" of 386`,
+		"a/b/c/d":        "a/b/c/d",
+		"":               `""`,
+	}
+	for p, want := range bad {
+		_, err := ParsePlatform(p)
+		assert.ErrorIs(t, err, ErrInvalidPlatform, p)
+		assert.ErrorContains(t, err, want, p)
+	}
+	// The key's platform args reject it too.
+	_, err := ParseDockerfile([]byte("FROM scratch\n"), nil, "", "linux/bogus")
+	assert.ErrorIs(t, err, ErrInvalidPlatform)
+}
