@@ -93,6 +93,7 @@ type timeoutError struct {
 	elapsed  time.Duration
 	last     string
 	cause    error
+	because  error // what the last probe ran into, when that is worth errors.Is; may be nil
 }
 
 func (e *timeoutError) Error() string {
@@ -110,7 +111,12 @@ func (e *timeoutError) Error() string {
 	return b.String()
 }
 
-func (e *timeoutError) Unwrap() []error { return []error{ErrNotReady, e.cause} }
+func (e *timeoutError) Unwrap() []error {
+	if e.because != nil {
+		return []error{ErrNotReady, e.cause, e.because}
+	}
+	return []error{ErrNotReady, e.cause}
+}
 
 // notReady builds the error a strategy returns when ctx ended before the target was
 // ready.
@@ -120,6 +126,16 @@ func notReady(ctx context.Context, s fmt.Stringer, start time.Time, last string)
 		cause = context.Canceled
 	}
 	return &timeoutError{strategy: s.String(), elapsed: time.Since(start), last: last, cause: cause}
+}
+
+// notReadyBecause is notReady that also wraps lastErr, what the last probe ran into,
+// when that is a sentinel worth errors.Is (ErrUnreachableListener).
+func notReadyBecause(ctx context.Context, s fmt.Stringer, start time.Time, last string, lastErr error) error {
+	err := notReady(ctx, s, start, last)
+	if errors.Is(lastErr, ErrUnreachableListener) {
+		err.(*timeoutError).because = lastErr
+	}
+	return err
 }
 
 // exitedError says that the container exited while a strategy waited for something
@@ -167,7 +183,9 @@ func roundDuration(d time.Duration) time.Duration {
 }
 
 // closedAtOnce describes a connection that was accepted and closed without an answer.
-const closedAtOnce = "connection closed at once (nothing listening behind the published port)"
+// Where the container's socket table is out of reach (an engine in a VM), this is also
+// all a server that listens on 127.0.0.1 inside the container ever shows.
+const closedAtOnce = "connection closed at once (nothing listening behind the published port, or only on 127.0.0.1 inside the container)"
 
 // describeErr says briefly what a failed dial or request ran into: "connection refused"
 // rather than the whole chain of dial, address and syscall.

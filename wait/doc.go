@@ -14,9 +14,16 @@
 // The strategies:
 //
 //   - ForPort: the published port accepts a connection, and it is not merely the
-//     engine's proxy accepting on behalf of a process that does not listen yet.
-//   - ForLog, ForLogRegexp: the log holds a substring or a matching line, n times.
-//   - ForHTTP: an HTTP(S) endpoint answers with the wanted status and body.
+//     engine's proxy accepting on behalf of a process that does not listen yet, or
+//     listens on 127.0.0.1 inside the container only, out of the proxy's reach.
+//     ForPort(p).Unpublished(): a port the container does not publish listens where
+//     other containers reach it, judged from its socket table.
+//   - ForLog, ForLogRegexp: the log holds a substring or a matching line, n times;
+//     OnMatch hands each matching line's submatches to the test (a generated password).
+//   - ForHTTP: an HTTP(S) endpoint answers with the wanted status, headers and body,
+//     to a request with the test's method, body, headers, basic auth or http.Client.
+//   - ForTLS: a port serves a certificate that verifies for the host (or a name).
+//   - ForSQL: a query through the test's own database/sql driver succeeds.
 //   - ForHealthy: the image's Docker health check reports healthy.
 //   - ForExec: a command run in the container exits with the wanted code.
 //   - ForExit: the container's process exited with the wanted code (init containers).
@@ -33,7 +40,8 @@
 // CONTAINERTEST_START_TIMEOUT, or 60 s. Every error
 // that means "not ready" wraps ErrNotReady and says what the strategy last saw
 // ("connection refused", "HTTP 503", "log matched 1 of 2", "unhealthy: <probe output>");
-// an error caused by the container's exit also wraps ErrExited.
+// an error caused by the container's exit also wraps ErrExited. A callback of the test
+// (ForFunc, OnMatch) ends a wait at once by returning an error marked with Permanent.
 //
 // Strategy values are immutable: every method returns a changed copy, so a strategy can
 // be shared by parallel tests.

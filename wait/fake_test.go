@@ -101,16 +101,33 @@ type listerTarget struct {
 
 func (l listerTarget) ExposedPorts() []string { return l.exposed }
 
-// listenTarget is a fakeTarget that knows which container ports listen.
+// listenTarget is a fakeTarget that knows what listens on its container ports.
 type listenTarget struct {
 	*fakeTarget
-	listening map[string]bool // port -> listening; a missing port is unknown
+	listeners map[string]wait.Listeners // port -> listeners; a missing port is unknown
 }
 
-func (l listenTarget) Listening(port string) (bool, bool) {
-	v, ok := l.listening[port]
-	return v, ok
+var _ wait.ListenTarget = listenTarget{}
+
+func (l listenTarget) Listeners(port string) wait.Listeners {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.listeners[port]
 }
+
+// set changes what listens on port.
+func (l listenTarget) set(port string, ls wait.Listeners) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.listeners[port] = ls
+}
+
+// Listeners for listenTarget.
+var (
+	listening    = wait.Listeners{Known: true, Reachable: true}
+	notListening = wait.Listeners{Known: true}
+	loopbackOnly = wait.Listeners{Known: true, Elsewhere: []string{"127.0.0.1"}}
+)
 
 // fakeLog is a log that grows by chunks. Each reader replays it from the start and then
 // blocks for more; like a stream whose context is not watched, only Close or the end of

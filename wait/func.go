@@ -2,6 +2,7 @@ package wait
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"runtime"
 	"strings"
@@ -18,7 +19,7 @@ type FuncStrategy struct {
 // ForFunc waits until fn returns nil: it calls fn at once, then again after a growing
 // delay (from a few milliseconds, up to 200 ms for a long wait) while fn returns an
 // error. The last error is what a timeout reports. fn should return promptly when ctx
-// is done. For a check against a client the test already has:
+// is done. An error marked with Permanent ends the wait at once. For a check against a client the test already has:
 //
 //	wait.ForFunc(func(ctx context.Context, t wait.Target) error {
 //		port, err := t.LookupPort("6379/tcp")
@@ -55,6 +56,9 @@ func (s *FuncStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 		err := s.fn(ctx, t)
 		if err == nil {
 			return nil
+		}
+		if isPermanent(err) {
+			return fmt.Errorf("%s: %w", s, err)
 		}
 		// A call cut short by ctx says less than the one before it.
 		if !over(ctx) || last == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -12,8 +13,9 @@ import (
 
 // PortStrategy waits until a published port accepts connections. See ForPort.
 type PortStrategy struct {
-	port    string
-	timeout time.Duration
+	port        string
+	timeout     time.Duration
+	unpublished bool
 }
 
 // ForPort waits until a process in the container listens on the container port (e.g.
@@ -25,6 +27,15 @@ type PortStrategy struct {
 // userland proxy, which accepts on behalf of the container, keeps it open. Connections
 // go only to the published address (Target.Host), never to the container's own. It
 // needs neither a shell nor exec, so it works on FROM scratch images.
+//
+// A socket counts only where the published port reaches it: on a wildcard address
+// (0.0.0.0, ::) or on the container's address to which the engine forwards the port. A
+// server that listens on 127.0.0.1 inside the container (the default of "flask run" and
+// of many development servers) can never be reached through the published port; the
+// error then says so ("port 8080/tcp listens on 127.0.0.1 only inside the container:
+// bind it to 0.0.0.0") and wraps ErrUnreachableListener, at the deadline or as soon as
+// that has been all there is on the port for 10 s (so that an entrypoint may run its
+// server on loopback while it initialises, then restart it on every address).
 func ForPort(port string) *PortStrategy { return &PortStrategy{port: port} }
 
 // Timeout returns a copy of s with a deadline of its own.
@@ -34,8 +45,36 @@ func (s *PortStrategy) Timeout(d time.Duration) *PortStrategy {
 	return &c
 }
 
-// String describes the strategy for messages: "port 5432/tcp".
-func (s *PortStrategy) String() string { return "port " + s.port }
+// Unpublished returns a copy of s for a port that the container listens on without
+// publishing it, such as a database that only other containers of the test's network
+// reach. The wait then judges from the container's socket table alone (no connection
+// is made; the port need not be exposed) and is over once a socket listens on the port
+// where another container can reach it: on a wildcard address (0.0.0.0, ::) or on one
+// of the container's own addresses, on any of its networks. A socket on 127.0.0.1 or ::1
+// only does not count, since nothing outside the container reaches it; that is reported
+// as ForPort reports it (wrapping ErrUnreachableListener, after the same grace).
+//
+// The socket table must be readable from the test process (a local Linux engine; see
+// ListenTarget): where it is not (a remote engine, one in a VM, rootless), the wait fails
+// at once wrapping ErrNoSocketTable, and a log line or a command (ForLog, ForExec) is the
+// way to wait.
+func (s *PortStrategy) Unpublished() *PortStrategy {
+	c := *s
+	c.unpublished = true
+	return &c
+}
+
+// ErrNoSocketTable is wrapped when a wait needs the container's socket table
+// (PortStrategy.Unpublished) and the target cannot read it.
+var ErrNoSocketTable = errors.New("the container's socket table cannot be read from here")
+
+// String describes the strategy for messages: "port 5432/tcp", "unpublished port 5432/tcp".
+func (s *PortStrategy) String() string {
+	if s.unpublished {
+		return "unpublished port " + s.port
+	}
+	return "port " + s.port
+}
 
 // WaitUntilReady implements Strategy.
 func (s *PortStrategy) WaitUntilReady(ctx context.Context, t Target) error {
@@ -45,16 +84,22 @@ func (s *PortStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 	if strings.HasSuffix(s.port, "/udp") || strings.HasSuffix(s.port, "/sctp") {
 		return fmt.Errorf("%s: probe port: only tcp ports accept connections; wait for a log line or a command instead", s)
 	}
+	if s.unpublished {
+		return s.waitInside(ctx, t, start)
+	}
 	hp, err := t.LookupPort(s.port)
 	if err != nil {
 		return fmt.Errorf("%s: look up port: %w", s, err)
 	}
-	p := portProbe{addr: net.JoinHostPort(t.Host(), strconv.Itoa(hp))}
+	p := portProbe{addr: net.JoinHostPort(t.Host(), strconv.Itoa(hp)), port: s.port}
 	if l, ok := t.(ListenTarget); ok {
-		p.listen, p.port = l, s.port
+		p.listen = l
+		p.watch.port = tcpPortName(s.port)
 	}
+	who := describeAt{s, p.addr}
 	b := newBackoff(probePace)
 	var last string
+	var lastErr error
 	for {
 		err := p.probe(ctx)
 		if err == nil {
@@ -62,12 +107,129 @@ func (s *PortStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 		}
 		// A dial cut short by ctx says less than the one before it.
 		if !over(ctx) || last == "" {
-			last = describeErr(err)
+			last, lastErr = describeErr(err), err
+		}
+		if p.watch.over() {
+			return p.watch.giveUp(who, start, lastErr)
 		}
 		if ctx.Err() != nil || !b.sleep(ctx) {
-			return notReady(ctx, describeAt{s, p.addr}, start, last)
+			return notReadyBecause(ctx, who, start, last, lastErr)
 		}
 	}
+}
+
+// waitInside is the wait of Unpublished: the socket table only.
+func (s *PortStrategy) waitInside(ctx context.Context, t Target, start time.Time) error {
+	lt, ok := t.(ListenTarget)
+	if !ok {
+		return fmt.Errorf("%s: %w (the target is no ListenTarget); wait for a log line or a command instead", s, ErrNoSocketTable)
+	}
+	port := tcpPortName(s.port)
+	if _, err := strconv.ParseUint(strings.TrimSuffix(port, "/tcp"), 10, 16); err != nil || strings.Count(port, "/") != 1 {
+		return fmt.Errorf("%s: bad port %q, want a number such as \"5432/tcp\"", s, s.port)
+	}
+	watch := reachWatch{port: port}
+	b := newBackoff(probePace)
+	var last string
+	var lastErr error
+	for {
+		l := lt.Listeners(port)
+		if !l.Known {
+			return fmt.Errorf("%s: %w (a remote engine, one in a VM or a rootless one); wait for a log line or a command instead", s, ErrNoSocketTable)
+		}
+		// What other containers reach: wildcards, the container's own addresses.
+		inside := Listeners{Known: true, Reachable: l.Reachable}
+		for _, a := range l.Elsewhere {
+			if ip, err := netip.ParseAddr(a); err == nil && ip.Unmap().IsLoopback() {
+				inside.Elsewhere = append(inside.Elsewhere, a)
+			} else {
+				inside.Reachable = true
+			}
+		}
+		if inside.Reachable {
+			return nil
+		}
+		if err := watch.check(inside); err != nil {
+			last, lastErr = err.Error(), err
+		} else {
+			last, lastErr = errNotListening.Error(), nil
+		}
+		if watch.over() {
+			return watch.giveUp(s, start, lastErr)
+		}
+		if ctx.Err() != nil || !b.sleep(ctx) {
+			return notReadyBecause(ctx, s, start, last, lastErr)
+		}
+	}
+}
+
+// ErrUnreachableListener is wrapped when a process in the container listens on the
+// port, but only on addresses that the published port does not reach, such as
+// 127.0.0.1 inside the container. Nothing outside the container can connect until the
+// process listens on 0.0.0.0 (or ::) instead.
+var ErrUnreachableListener = errors.New("listens only where the published port does not reach")
+
+// elsewhereError says that a port listens only on addresses that its published port
+// does not reach, in words a user can act on.
+type elsewhereError struct {
+	port  string   // "8080/tcp"
+	addrs []string // "127.0.0.1", "::1"
+}
+
+func (e *elsewhereError) Error() string {
+	return fmt.Sprintf("port %s listens on %s only inside the container: bind it to 0.0.0.0",
+		e.port, strings.Join(e.addrs, " and "))
+}
+
+func (e *elsewhereError) Unwrap() error { return ErrUnreachableListener }
+
+// unreachableGrace is how long a port may listen only where its published port does
+// not reach before a wait gives up ahead of its deadline: long enough for an entrypoint
+// that runs its server on loopback while it initialises, then restarts it on every
+// address. A variable only so that tests can shorten it.
+var unreachableGrace = 10 * time.Second
+
+// reachWatch follows, probe by probe, whether a port listens only where its published
+// port does not reach, and for how long.
+type reachWatch struct {
+	port  string    // "8080/tcp", for messages
+	since time.Time // start of the current stretch of listening elsewhere only
+}
+
+// check returns an elsewhereError while l says that the port listens elsewhere only,
+// else nil.
+func (w *reachWatch) check(l Listeners) error {
+	if !l.Known || l.Reachable || len(l.Elsewhere) == 0 {
+		w.since = time.Time{}
+		return nil
+	}
+	if w.since.IsZero() {
+		w.since = time.Now()
+	}
+	return &elsewhereError{port: w.port, addrs: l.Elsewhere}
+}
+
+// reset ends a stretch: the port was seen reachable, or nothing was known.
+func (w *reachWatch) reset() { w.since = time.Time{} }
+
+// over reports whether the port has listened elsewhere only for unreachableGrace.
+func (w *reachWatch) over() bool {
+	return !w.since.IsZero() && time.Since(w.since) >= unreachableGrace
+}
+
+// giveUp is the error of a wait that ends before its deadline because the port has
+// listened elsewhere only for unreachableGrace; last is the elsewhereError.
+func (w *reachWatch) giveUp(who fmt.Stringer, start time.Time, last error) error {
+	return fmt.Errorf("%s: gave up after %s: %w", who, roundDuration(time.Since(start)), last)
+}
+
+// tcpPortName spells a port as the messages do: "8080" is "8080/tcp".
+func tcpPortName(p string) string {
+	p = strings.ToLower(strings.TrimSpace(p))
+	if !strings.Contains(p, "/") {
+		p += "/tcp"
+	}
+	return p
 }
 
 // describeAt names a strategy together with the address it probes.
@@ -101,7 +263,9 @@ type portProbe struct {
 	addr    string       // the published host address
 	listen  ListenTarget // nil when the socket table cannot be read
 	port    string
+	watch   reachWatch
 	slowest time.Duration // the longest the proxy took to close a connection
+	known   bool          // the socket table was read at least once
 }
 
 // errNotListening says the container's socket table has no listener on the port.
@@ -111,14 +275,26 @@ var errNotListening = errors.New("nothing listens on the port in the container")
 // published address accepts connections.
 func (p *portProbe) probe(ctx context.Context) error {
 	if p.listen != nil {
-		listening, known := p.listen.Listening(p.port)
+		l := p.listen.Listeners(p.port)
+		elsewhere := p.watch.check(l)
 		switch {
-		case known && !listening:
-			return errNotListening
-		case known:
+		case l.Known && l.Reachable:
+			p.known = true
 			// The process listens. The published address must accept too (the
 			// engine's forwarding is in place); what happens behind it is known.
 			return dial(ctx, p.addr, time.Second)
+		case elsewhere != nil:
+			p.known = true
+			return elsewhere
+		case l.Known:
+			p.known = true
+			return errNotListening
+		case p.known:
+			// It was readable and is no longer: the container's process is gone (or
+			// being replaced). The proxy may still accept on the published port and
+			// hold the connection while it dials an address nobody answers on, so
+			// timing it now would call a dead port ready.
+			return errNotListening
 		}
 		// The socket table cannot be read (a rootless engine, a VM, a remote host).
 		p.listen = nil

@@ -27,7 +27,8 @@ func DefaultTimeout() time.Duration {
 //
 // When the container exits while s waits, and s does not wait for an exit (ForExit, or
 // a combination holding it), Ready returns at once, woken by t.StatusChanged, with the
-// exit code and OOM flag; the error then wraps ErrExited. A strategy that fails on its
+// exit code and OOM flag (a log wait first reads what the container wrote before it
+// exited, and is satisfied if that holds the match); the error then wraps ErrExited. A strategy that fails on its
 // own first (a command that could not run in a stopping container) gets a moment for
 // the exit to be reported, so that the error names the cause. Every error wraps
 // ErrNotReady and ends with the container's last log lines.

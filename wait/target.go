@@ -32,7 +32,9 @@ type Target interface {
 	// "8080" means tcp) is published on, or an error when it is not published.
 	LookupPort(port string) (int, error)
 	// FollowLogs streams the container's stdout and stderr, demultiplexed, from the
-	// container's start, and keeps following until ctx is done or the container stops.
+	// start of the container's current run (a restart begins a new one), and keeps
+	// following until ctx is done or the container stops; then the stream ends, with
+	// every line the run wrote.
 	FollowLogs(ctx context.Context) (io.ReadCloser, error)
 	// LogTail returns the last n lines of the container's stdout and stderr.
 	LogTail(ctx context.Context, n int) (string, error)
@@ -79,12 +81,28 @@ type PortLister interface {
 }
 
 // A ListenTarget is a Target that can tell, without any network traffic, whether a
-// process in the container listens on a TCP port: on a local Linux engine, from the
-// socket table of the container's network namespace. It is optional. ForPort uses it
-// to know exactly when the port listens; without it ForPort must infer that from how
-// long the engine's userland proxy keeps a connection open.
+// process in the container listens on a TCP port where its published port reaches it:
+// on a local Linux engine, from the socket table of the container's network namespace.
+// It is optional. ForPort uses it to know exactly when the port listens (without it,
+// ForPort must infer that from how long the engine's userland proxy keeps a connection
+// open), and ForPort and ForHTTP use it to say when a server listens only where the
+// published port cannot reach it, such as on 127.0.0.1 inside the container.
 type ListenTarget interface {
-	// Listening reports whether a socket in the container listens on the container
-	// port ("5432/tcp"); known is false when the target cannot tell.
-	Listening(port string) (listening, known bool)
+	// Listeners reports what listens on the container port ("5432/tcp").
+	Listeners(port string) Listeners
+}
+
+// Listeners is what a ListenTarget knows about the sockets that listen on one
+// container port.
+type Listeners struct {
+	// Known is false when the target cannot tell; the other fields are then empty.
+	Known bool
+	// Reachable is true when a socket listens where the published port reaches it:
+	// on a wildcard address (0.0.0.0 or ::), or on the container's own address to
+	// which the engine forwards the published port.
+	Reachable bool
+	// Elsewhere lists the addresses of the other listening sockets on the port, which
+	// the published port does not reach: "127.0.0.1" and "::1" for a server that
+	// listens on loopback only, or the container's address on another network.
+	Elsewhere []string
 }

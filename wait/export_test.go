@@ -1,0 +1,11 @@
+package wait
+
+import "time"
+
+// SetUnreachableGrace shortens how long a port may listen elsewhere only before a wait
+// gives up, for the test that calls it (which must not be parallel).
+func SetUnreachableGrace(d time.Duration) (restore func()) {
+	old := unreachableGrace
+	unreachableGrace = d
+	return func() { unreachableGrace = old }
+}
