@@ -51,7 +51,7 @@ func (b box) create(t testing.TB) (id, name string) {
 	if b.publish != "" {
 		p := nat.Port(b.publish)
 		cfg.ExposedPorts = nat.PortSet{p: {}}
-		hc.PortBindings = nat.PortMap{p: {{HostIP: "127.0.0.1"}}}
+		hc.PortBindings = nat.PortMap{p: {{HostIP: e.PublishIP()}}}
 	}
 	var nc *dnetwork.NetworkingConfig
 	if b.net != "" {

@@ -105,7 +105,10 @@ type Info struct {
 	Internal   bool
 	Attachable bool
 	IPv6       bool
-	// Subnets and Gateways come from the network's IPAM configuration.
+	// Subnets and Gateways come from the network's IPAM configuration. A bridge
+	// network's gateway is the host's address on it; when the engine chose it (no
+	// Gateway option) it reports none, and Gateways holds the default it chose, the
+	// subnet's first address.
 	Subnets  []netip.Prefix
 	Gateways []netip.Addr
 	Labels   map[string]string
@@ -168,6 +171,9 @@ func create(ctx context.Context, test string, opts []Option) (*Network, error) {
 	for _, o := range opts {
 		o(&c)
 	}
+	if c.err == nil {
+		c.err = c.checkIPAM()
+	}
 	if c.err != nil {
 		return nil, fmt.Errorf("create network: %w", c.err)
 	}
@@ -187,7 +193,14 @@ func create(ctx context.Context, test string, opts []Option) (*Network, error) {
 		o.Driver = "bridge"
 	}
 	if c.subnet.IsValid() {
-		o.IPAM = &dnetwork.IPAM{Config: []dnetwork.IPAMConfig{{Subnet: c.subnet.String()}}}
+		ic := dnetwork.IPAMConfig{Subnet: c.subnet.String()}
+		if c.gateway.IsValid() {
+			ic.Gateway = c.gateway.String()
+		}
+		if c.ipRange.IsValid() {
+			ic.IPRange = c.ipRange.String()
+		}
+		o.IPAM = &dnetwork.IPAM{Config: []dnetwork.IPAMConfig{ic}}
 		if c.subnet.Addr().Is6() {
 			o.EnableIPv6 = &[]bool{true}[0]
 		}
@@ -351,6 +364,10 @@ func (n *Network) Inspect(ctx context.Context) (Info, error) {
 	for _, c := range res.IPAM.Config {
 		if a, err := netip.ParseAddr(c.Gateway); err == nil {
 			info.Gateways = append(info.Gateways, a)
+		} else if p, err := netip.ParsePrefix(c.Subnet); err == nil && res.Driver == "bridge" && res.IPAM.Driver == "default" {
+			// The engine reports no gateway it chose itself: its default IPAM driver
+			// gives a bridge network the subnet's first address.
+			info.Gateways = append(info.Gateways, p.Masked().Addr().Next())
 		}
 	}
 	for _, ep := range res.Containers {

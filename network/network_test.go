@@ -126,6 +126,10 @@ func TestManyNetworksAtOnce(t *testing.T) {
 					t.Fatalf("network %s has subnets %v; want one", net.Name(), info.Subnets)
 				}
 				subnet := info.Subnets[0]
+				// Only the subnets the framework picked carry the mark Spec.IP looks for.
+				if picked := info.Labels[engine.LabelSubnetPicked] == "true"; picked != (subnet.Bits() == 24) {
+					t.Errorf("network %s with subnet %s: picked label %v", net.Name(), subnet, picked)
+				}
 				mu.Lock()
 				for s, other := range subnets {
 					if s.Overlaps(subnet) {
@@ -290,6 +294,7 @@ func TestDriverOpt(t *testing.T) {
 
 func TestRemoveInUse(t *testing.T) {
 	ctx := t.Context()
+	dockerEngine(t) // skips without an engine
 	net, err := network.Create(ctx)
 	if err != nil {
 		t.Fatalf("Create: %v", err)
@@ -334,6 +339,7 @@ func TestRemoveInUse(t *testing.T) {
 
 func TestRemovedBehindItsBack(t *testing.T) {
 	ctx := t.Context()
+	dockerEngine(t) // skips without an engine
 	net, err := network.Create(ctx)
 	if err != nil {
 		t.Fatalf("Create: %v", err)

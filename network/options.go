@@ -15,6 +15,8 @@ type config struct {
 	driver               string
 	internal, attachable bool
 	subnet               netip.Prefix
+	gateway              netip.Addr
+	ipRange              netip.Prefix
 	labels               map[string]string
 	driverOpts           map[string]string
 	// err is the first malformed option; Create reports it.
@@ -73,6 +75,79 @@ func parseSubnet(cidr string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%w: subnet %q leaves no room for containers: use /%d or shorter", ErrInvalidOption, cidr, maxBits)
 	}
 	return p, nil
+}
+
+// Gateway sets the gateway address of the network's subnet ("10.10.0.254"), instead of
+// the engine's choice (the subnet's first address). It needs Subnet: Create fails with
+// ErrInvalidOption when there is none, when addr is not an address inside it, or when it
+// is the subnet's own network or broadcast address. On a bridge network the gateway is
+// the host's address on that network: what containers reach the host by (see
+// containers.Spec.HostAccess).
+func Gateway(addr string) Option {
+	return func(c *config) {
+		a, err := netip.ParseAddr(strings.TrimSpace(addr))
+		if err != nil || a.Zone() != "" {
+			c.fail(fmt.Errorf("%w: gateway %q is not an IP address such as 10.10.0.254", ErrInvalidOption, addr))
+			return
+		}
+		c.gateway = a.Unmap()
+	}
+}
+
+// IPRange narrows the addresses the engine assigns to containers to cidr, a part of
+// Subnet ("10.10.0.128/25"), so that the rest of the subnet is free for static addresses
+// (containers.Spec.IP). It needs Subnet: Create fails with ErrInvalidOption when there is
+// none, when cidr is malformed, or when it is not inside the subnet.
+func IPRange(cidr string) Option {
+	return func(c *config) {
+		p, err := netip.ParsePrefix(strings.TrimSpace(cidr))
+		if err != nil {
+			c.fail(fmt.Errorf("%w: ip range %q is not in CIDR notation such as 10.10.0.128/25: %v", ErrInvalidOption, cidr, err))
+			return
+		}
+		if m := p.Masked(); m != p {
+			c.fail(fmt.Errorf("%w: ip range %q has host bits set; did you mean %s?", ErrInvalidOption, cidr, m))
+			return
+		}
+		c.ipRange = p
+	}
+}
+
+// checkIPAM checks Gateway and IPRange against Subnet.
+func (c *config) checkIPAM() error {
+	if !c.gateway.IsValid() && !c.ipRange.IsValid() {
+		return nil
+	}
+	if !c.subnet.IsValid() {
+		return fmt.Errorf("%w: Gateway and IPRange need a Subnet to belong to", ErrInvalidOption)
+	}
+	if g := c.gateway; g.IsValid() {
+		if !c.subnet.Contains(g) {
+			return fmt.Errorf("%w: gateway %s is not inside subnet %s", ErrInvalidOption, g, c.subnet)
+		}
+		if g == c.subnet.Addr() {
+			return fmt.Errorf("%w: gateway %s is the network address of subnet %s", ErrInvalidOption, g, c.subnet)
+		}
+		if g.Is4() && g == lastAddr(c.subnet) {
+			return fmt.Errorf("%w: gateway %s is the broadcast address of subnet %s", ErrInvalidOption, g, c.subnet)
+		}
+	}
+	if r := c.ipRange; r.IsValid() {
+		if r.Addr().Is4() != c.subnet.Addr().Is4() || r.Bits() < c.subnet.Bits() || !c.subnet.Contains(r.Addr()) {
+			return fmt.Errorf("%w: ip range %s is not inside subnet %s", ErrInvalidOption, r, c.subnet)
+		}
+	}
+	return nil
+}
+
+// lastAddr is the last address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 // Label adds a label to the network. The framework's own labels (prefix

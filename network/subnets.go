@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"math/bits"
 	"math/rand/v2"
 	"net"
@@ -167,6 +168,11 @@ func createWithFreeSubnet(ctx context.Context, e *engine.Engine, name string, o 
 			return "", netip.Prefix{}, fmt.Errorf("find free subnet: every /%d of %v is in use", fallbackBits, fallbackRanges)
 		}
 		o.IPAM = &dnetwork.IPAM{Config: []dnetwork.IPAMConfig{{Subnet: s.String()}}}
+		o.Labels = maps.Clone(o.Labels)
+		if o.Labels == nil {
+			o.Labels = map[string]string{}
+		}
+		o.Labels[engine.LabelSubnetPicked] = "true"
 		resp, err := e.Client.NetworkCreate(ctx, name, o)
 		if err == nil {
 			return resp.ID, s, nil

@@ -123,6 +123,7 @@ func TestDriverOpt(t *testing.T) {
 
 func TestRemoveInUse(t *testing.T) {
 	ctx := t.Context()
+	dockerEngine(t) // skips without an engine
 	vol, err := volume.Create(ctx)
 	if err != nil {
 		t.Fatalf("Create: %v", err)
@@ -167,6 +168,7 @@ func TestRemoveInUse(t *testing.T) {
 
 func TestRemovedBehindItsBack(t *testing.T) {
 	ctx := t.Context()
+	dockerEngine(t) // skips without an engine
 	vol, err := volume.Create(ctx)
 	if err != nil {
 		t.Fatalf("Create: %v", err)
