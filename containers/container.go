@@ -38,17 +38,22 @@ type Container struct {
 	image string
 	t     testing.TB
 
-	removeNow func(context.Context) error
-	logsDone  chan struct{} // closed when the LogTo copier ends; nil without LogTo
+	removeNow  func(context.Context) error
+	logs       logState // see logs.go
+	persistent bool     // writes to a named volume or bind mount (see teardownGrace)
 
-	mu        sync.Mutex
-	ports     map[string]int
-	imageID   string
-	logsSince time.Time // the end of the previous run, zero before a restart
-	pid       int       // the main process's pid as the engine sees it; 0 when stopped
-	status    wait.Status
-	changed   chan struct{}
-	gone      bool
+	mu      sync.Mutex
+	ports   map[string]int
+	imageID string
+	pid     int  // the main process's pid as the engine sees it; 0 when stopped
+	hostNet bool // on the host's network: nothing is published, ports are the host's
+	status  wait.Status
+	changed chan struct{}
+	gone    bool
+
+	firstStartMu sync.Mutex // held by the first Start of a created container
+	created      bool       // made by Create and not started yet (see lifecycle.go)
+	terminating  bool       // the terminate hooks have run or are running
 }
 
 var (
@@ -234,6 +239,9 @@ func (c *Container) CopyTo(ctx context.Context, path string, content []byte, mod
 
 // CopyFrom reads the regular file at path in the container.
 func (c *Container) CopyFrom(ctx context.Context, path string) ([]byte, error) {
+	if err := checkTarget(path); err != nil {
+		return nil, c.wrap("copy from", err)
+	}
 	rc, st, err := c.eng.Client.CopyFromContainer(ctx, c.id, path)
 	if err != nil {
 		return nil, fmt.Errorf("copy %s from container %s: %w", path, c.name, err)
@@ -303,10 +311,10 @@ func (c *Container) copyInitial(ctx context.Context) error {
 func addDir(tw *tar.Writer, hostDir, target string) error {
 	st, err := os.Stat(hostDir)
 	if err != nil {
-		return fmt.Errorf("copy dir: %w", err)
+		return fmt.Errorf("copy dir: %w: %w", ErrInvalidSpec, err)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("copy dir: %s is not a directory", hostDir)
+		return fmt.Errorf("copy dir: %w: %s is not a directory", ErrInvalidSpec, hostDir)
 	}
 	root := strings.TrimPrefix(path.Clean(target), "/")
 	parts := strings.Split(root, "/")
@@ -358,91 +366,6 @@ func addDir(tw *tar.Writer, hostDir, target string) error {
 	})
 }
 
-// Logs returns everything the container has written to stdout and stderr so far,
-// interleaved in the order the engine recorded it.
-func (c *Container) Logs(ctx context.Context) (string, error) {
-	return c.readLogs(ctx, "all")
-}
-
-// LogTail returns the last n lines of the container's stdout and stderr.
-func (c *Container) LogTail(ctx context.Context, n int) (string, error) {
-	return c.readLogs(ctx, strconv.Itoa(n))
-}
-
-func (c *Container) readLogs(ctx context.Context, tail string) (string, error) {
-	rc, err := c.eng.Client.ContainerLogs(ctx, c.id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: tail})
-	if err != nil {
-		return "", c.wrap("read logs of", err)
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	w := &lockedWriter{w: &buf}
-	if _, err := stdcopy.StdCopy(w, w, rc); err != nil {
-		return buf.String(), c.wrap("read logs of", err)
-	}
-	return buf.String(), nil
-}
-
-// FollowLogs streams stdout and stderr, demultiplexed, from the container's latest
-// start (after a Restart, the earlier run's lines are left out) and follows until ctx is
-// done or the container stops.
-func (c *Container) FollowLogs(ctx context.Context) (io.ReadCloser, error) {
-	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true}
-	c.mu.Lock()
-	if !c.logsSince.IsZero() {
-		// After a restart, only what the new run writes counts.
-		opts.Since = fmt.Sprintf("%d.%09d", c.logsSince.Unix(), c.logsSince.Nanosecond())
-	}
-	c.mu.Unlock()
-	rc, err := c.eng.Client.ContainerLogs(ctx, c.id, opts)
-	if err != nil {
-		return nil, c.wrap("follow logs of", err)
-	}
-	pr, pw := io.Pipe()
-	go func() {
-		w := &lockedWriter{w: pw}
-		_, err := stdcopy.StdCopy(w, w, rc)
-		rc.Close()
-		pw.CloseWithError(err)
-	}()
-	return &pipeCloser{PipeReader: pr, src: rc}, nil
-}
-
-type pipeCloser struct {
-	*io.PipeReader
-	src io.Closer
-}
-
-func (p *pipeCloser) Close() error {
-	p.src.Close()
-	return p.PipeReader.Close()
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
-}
-
-// followLogsTo copies the container's output to w until the container is removed.
-func (c *Container) followLogsTo(w io.Writer) {
-	c.logsDone = make(chan struct{})
-	go func() {
-		defer close(c.logsDone)
-		rc, err := c.FollowLogs(context.Background())
-		if err != nil {
-			return
-		}
-		defer rc.Close()
-		_, _ = io.Copy(w, rc)
-	}()
-}
-
 // Status is the container's state as last reported by the engine's event stream.
 func (c *Container) Status() wait.Status {
 	c.mu.Lock()
@@ -471,38 +394,63 @@ func (c *Container) HealthLog(ctx context.Context) (string, error) {
 }
 
 // Stop stops the container gracefully: SIGTERM (or the image's stop signal), then
-// SIGKILL after timeout; timeout <= 0 means the engine's default of 10 s.
+// SIGKILL after timeout. A timeout of 0 kills at once; DefaultStopTimeout is the
+// engine's usual 10 s. A negative timeout is an error.
 func (c *Container) Stop(ctx context.Context, timeout time.Duration) error {
-	opts := container.StopOptions{}
-	if timeout > 0 {
-		secs := int((timeout + time.Second - 1) / time.Second)
-		opts.Timeout = &secs
+	opts, err := stopOptions(timeout)
+	if err != nil {
+		return c.wrap("stop", err)
+	}
+	if err := c.runHooks(ctx, hookBeforeStop); err != nil {
+		return err
 	}
 	if err := c.eng.Client.ContainerStop(ctx, c.id, opts); err != nil {
 		return c.wrap("stop", err)
 	}
-	return nil
+	return c.runHooks(ctx, hookAfterStop)
 }
 
-// Start starts a stopped container again and waits until it is ready, with the spec's
-// strategies. Published host ports may differ from before.
+// Start starts a container made by Spec.Create or CreateContext, or a stopped one again,
+// and waits until it is ready, with the spec's strategies. The first start of a created
+// container also runs the spec's AfterStart and AfterReady commands; on an error it is
+// left as it is, for the caller (or the test's end) to remove. Published host ports may
+// differ from a previous run.
 func (c *Container) Start(ctx context.Context) error {
+	if first, err := c.startCreated(ctx); first {
+		return err
+	}
+	if err := c.newRun(ctx); err != nil {
+		return c.wrap("start", err)
+	}
+	if err := c.runHooks(ctx, hookBeforeStart); err != nil {
+		return err
+	}
 	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
 		return c.wrap("start", err)
 	}
 	return c.readyAgain(ctx)
 }
 
-// Restart stops the container (SIGTERM, SIGKILL after timeout; <= 0 means 10 s),
-// starts it again and waits until it is ready. The engine assigns new random host
+// Restart stops the container (SIGTERM, SIGKILL after timeout, as Stop: 0 kills at
+// once), starts it again and waits until it is ready. The engine assigns new random host
 // ports on restart: look them up again with MappedPort afterwards.
 func (c *Container) Restart(ctx context.Context, timeout time.Duration) error {
-	opts := container.StopOptions{}
-	if timeout > 0 {
-		secs := int((timeout + time.Second - 1) / time.Second)
-		opts.Timeout = &secs
+	opts, err := stopOptions(timeout)
+	if err != nil {
+		return c.wrap("restart", err)
 	}
-	if err := c.eng.Client.ContainerRestart(ctx, c.id, opts); err != nil {
+	// Stop and start rather than the engine's restart: in between, the log marks where
+	// the new run's lines begin, for the waits.
+	if err := c.eng.Client.ContainerStop(ctx, c.id, opts); err != nil {
+		return c.wrap("restart", err)
+	}
+	if err := c.newRun(ctx); err != nil {
+		return c.wrap("restart", err)
+	}
+	if err := c.runHooks(ctx, hookBeforeStart); err != nil {
+		return err
+	}
+	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
 		return c.wrap("restart", err)
 	}
 	return c.readyAgain(ctx)
@@ -516,7 +464,13 @@ func (c *Container) readyAgain(ctx context.Context) error {
 	if err := c.afterStart(ctx); err != nil {
 		return err
 	}
-	return c.waitReady(ctx)
+	if err := c.runHooks(ctx, hookAfterStart); err != nil {
+		return err
+	}
+	if err := c.waitReady(ctx); err != nil {
+		return err
+	}
+	return c.runHooks(ctx, hookAfterReady)
 }
 
 // Kill sends signal (e.g. "SIGKILL", "SIGHUP"; "" means SIGKILL) to the process.
@@ -571,8 +525,9 @@ func (c *Container) Disconnect(ctx context.Context, net *network.Network) error 
 	return nil
 }
 
-// Terminate removes the container now: killed (or stopped gracefully when the spec
-// asks for it) and removed with its anonymous volumes. Calling it again is harmless.
+// Terminate removes the container now, with its anonymous volumes, as teardown does:
+// stopped gracefully when it writes to a named volume or bind mount or the spec says so
+// (see Spec.GracefulStop), else killed at once. Calling it again is harmless.
 func (c *Container) Terminate(ctx context.Context) error {
 	if c.removeNow != nil {
 		return c.removeNow(ctx)
@@ -580,18 +535,22 @@ func (c *Container) Terminate(ctx context.Context) error {
 	return c.remove(ctx)
 }
 
-// remove kills and removes the container with its anonymous volumes in one call.
+// remove runs the terminate hooks around removeContainer.
 func (c *Container) remove(ctx context.Context) error {
+	return c.terminateHooks(ctx, c.removeContainer)
+}
+
+// removeContainer stops the container (see teardownGrace), then kills and removes it
+// with its anonymous volumes in one call.
+func (c *Container) removeContainer(ctx context.Context) error {
 	c.mu.Lock()
 	if c.gone {
 		c.mu.Unlock()
 		return nil
 	}
 	c.mu.Unlock()
-	if c.spec.graceful != nil {
-		secs := int((*c.spec.graceful + time.Second - 1) / time.Second)
-		_ = c.eng.Client.ContainerStop(ctx, c.id, container.StopOptions{Timeout: &secs})
-	}
+	c.stopForTeardown(ctx)
+	c.drainLogs(ctx)
 	err := c.eng.Client.ContainerRemove(ctx, c.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !errdefs.IsNotFound(err) && !strings.Contains(err.Error(), "is already in progress") {
 		return c.wrap("remove", err)
@@ -600,12 +559,6 @@ func (c *Container) remove(ctx context.Context) error {
 	c.mu.Lock()
 	c.gone = true
 	c.mu.Unlock()
-	if c.logsDone != nil {
-		select {
-		case <-c.logsDone:
-		case <-time.After(5 * time.Second):
-		}
-	}
 	return nil
 }
 
@@ -616,7 +569,7 @@ func absHostPath(p string) (string, error) {
 		return "", fmt.Errorf("bind %s: %w", p, err)
 	}
 	if _, err := os.Stat(abs); err != nil {
-		return "", fmt.Errorf("bind %s: host path does not exist: %w", p, err)
+		return "", fmt.Errorf("bind %s: %w: host path does not exist: %w", p, ErrInvalidSpec, err)
 	}
 	return abs, nil
 }

@@ -72,12 +72,16 @@ func requireNoLeak(t *testing.T, name string) {
 }
 
 func TestStartServesAndTearsDown(t *testing.T) {
+	containers.RequireDocker(t) // the checks after the subtest need an engine too
 	var name string
 	t.Run("inner", func(t *testing.T) {
 		c := httpd().Start(t)
 		name = c.Name()
 		assert.Equal(t, "hello from busybox\n", get(t, c.URL("http", "8080")+"/index.html"))
-		assert.True(t, strings.HasPrefix(c.Endpoint("8080/tcp"), "127.0.0.1:"), c.Endpoint("8080/tcp"))
+		assert.True(t, strings.HasPrefix(c.Endpoint("8080/tcp"), c.Host()+":"), c.Endpoint("8080/tcp"))
+		if eng, err := engine.Get(t.Context()); err == nil && eng.Container == "" && !eng.Remote && os.Getenv("CONTAINERTEST_HOST") == "" {
+			assert.Equal(t, "127.0.0.1", c.Host(), "a local engine seen from its host")
+		}
 		assert.Equal(t, c.MappedPort("8080"), c.MappedPort("8080/tcp"))
 		info, err := c.Inspect(t.Context())
 		require.NoError(t, err)
@@ -97,7 +101,12 @@ func TestPortsBindToLoopback(t *testing.T) {
 	require.NoError(t, err)
 	for p, bs := range raw.NetworkSettings.Ports {
 		for _, b := range bs {
-			assert.Equal(t, "127.0.0.1", b.HostIP, "port %s", p)
+			// 127.0.0.1 on the engine's host; in a container, the one gateway address
+			// the tests reach it at. Never all interfaces of a local engine.
+			assert.Equal(t, eng.PublishIP(), b.HostIP, "port %s", p)
+			if !eng.Remote {
+				assert.NotEqual(t, "0.0.0.0", b.HostIP, "port %s", p)
+			}
 		}
 	}
 	assert.False(t, raw.HostConfig.Privileged)

@@ -24,7 +24,10 @@
 // and the last log lines.
 //
 // Teardown: when the test ends, its containers are killed and removed (with their
-// anonymous volumes) concurrently, then its networks, then its volumes. When the test
+// anonymous volumes) concurrently, then its networks, then its volumes. A container
+// that mounts a writable named volume or bind mount is stopped gracefully first, for up
+// to DefaultStopTimeout, since its data outlives it (see Spec.GracefulStop and
+// Spec.KillOnTeardown). When the test
 // failed, a diagnosis of each container is logged first: state, exit code, OOM kill,
 // health log, networks with addresses and aliases, mounts and the last 50 log lines.
 // CONTAINERTEST_KEEP=failed keeps a failed test's containers instead and prints how to

@@ -18,14 +18,25 @@ import (
 // session) and dispatches them to the containers that registered. One stream serves
 // every container, and it is open before a container starts, so no die or health event
 // is missed: the stream is opened with a "since" time that covers the moment between
-// the engine's answer and its subscription.
+// the engine's answer and its subscription. The first subscriber opens the stream and
+// the last one to leave closes it, so that a process whose containers are all gone
+// holds no goroutine and no connection for it; the next subscriber opens a new one.
 type eventHub struct {
-	mu      sync.Mutex
-	subs    map[string]func(events.Message)
-	running bool
-	// ready is closed once the current stream is open.
+	mu   sync.Mutex
+	subs map[string]func(events.Message)
+	// stream is the open stream, nil while nobody subscribes.
+	stream *eventStream
+	// last is the most recently opened stream, for tests.
+	last *eventStream
+}
+
+// An eventStream is one open engine event stream and the goroutine that reads it.
+type eventStream struct {
+	cancel context.CancelFunc
+	// ready is closed once the stream has been asked of the engine.
 	ready chan struct{}
-	since time.Time
+	// done is closed when the reading goroutine has returned.
+	done chan struct{}
 }
 
 var hub = &eventHub{subs: map[string]func(events.Message){}}
@@ -34,62 +45,64 @@ var hub = &eventHub{subs: map[string]func(events.Message){}}
 func (h *eventHub) subscribe(ctx context.Context, eng *engine.Engine, id string, fn func(events.Message)) error {
 	h.mu.Lock()
 	h.subs[id] = fn
-	if !h.running {
-		h.running = true
-		h.ready = make(chan struct{})
-		if h.since.IsZero() {
-			h.since = time.Now().Add(-time.Second)
-		}
-		go h.run(eng)
+	s := h.stream
+	if s == nil {
+		sctx, cancel := context.WithCancel(context.Background())
+		s = &eventStream{cancel: cancel, ready: make(chan struct{}), done: make(chan struct{})}
+		h.stream, h.last = s, s
+		go h.run(sctx, eng, s)
 	}
-	ready := h.ready
 	h.mu.Unlock()
 	select {
-	case <-ready:
+	case <-s.ready:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("subscribe to engine events: %w", ctx.Err())
 	}
 }
 
+// unsubscribe removes the registration of container id; the last one closes the stream.
 func (h *eventHub) unsubscribe(id string) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	delete(h.subs, id)
-	h.mu.Unlock()
+	if len(h.subs) == 0 && h.stream != nil {
+		h.stream.cancel()
+		h.stream = nil
+	}
 }
 
-func (h *eventHub) run(eng *engine.Engine) {
+// run reads stream s until it is cancelled, reconnecting (with a growing pause) when
+// the engine ends it.
+func (h *eventHub) run(ctx context.Context, eng *engine.Engine, s *eventStream) {
+	defer close(s.done)
 	f := filters.NewArgs(
 		filters.Arg("type", string(events.ContainerEventType)),
 		filters.Arg("label", engine.SessionFilter()),
 	)
+	since := time.Now().Add(-time.Second)
 	backoff := 100 * time.Millisecond
-	for {
-		h.mu.Lock()
-		since := h.since
-		h.mu.Unlock()
-		ctx, cancel := context.WithCancel(context.Background())
+	for first := true; ; first = false {
 		msgs, errs := eng.Client.Events(ctx, events.ListOptions{
 			Since:   fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond()),
 			Filters: f,
 		})
-		h.mu.Lock()
-		select {
-		case <-h.ready:
-		default:
-			close(h.ready)
+		if first {
+			close(s.ready)
 		}
-		h.mu.Unlock()
 	read:
 		for {
 			select {
 			case m := <-msgs:
 				backoff = 100 * time.Millisecond
-				h.mu.Lock()
 				if m.TimeNano > 0 {
-					h.since = time.Unix(0, m.TimeNano)
+					since = time.Unix(0, m.TimeNano)
 				}
-				fn := h.subs[m.Actor.ID]
+				var fn func(events.Message)
+				h.mu.Lock()
+				if h.stream == s { // a closed stream delivers nothing more
+					fn = h.subs[m.Actor.ID]
+				}
 				h.mu.Unlock()
 				if fn != nil {
 					fn(m)
@@ -98,15 +111,13 @@ func (h *eventHub) run(eng *engine.Engine) {
 				break read
 			}
 		}
-		cancel()
-		h.mu.Lock()
-		if len(h.subs) == 0 {
-			h.running = false
-			h.mu.Unlock()
+		pause := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			pause.Stop()
 			return
+		case <-pause.C:
 		}
-		h.mu.Unlock()
-		time.Sleep(backoff)
 		backoff = min(backoff*2, 5*time.Second)
 	}
 }

@@ -6,14 +6,20 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/containertest/containertest/containers"
+	"github.com/containertest/containertest/volume"
 	"github.com/containertest/containertest/wait"
 )
 
-// A web server in a container, reached on its published port. In a test, use
-// Start(t) instead of Run: it fails the test on error and removes the container at
-// the end of the test.
+// The examples that need an engine have no Output comment, so that go test compiles
+// them but does not run them: an example cannot skip where no engine answers, and
+// the suite must. Tests check the same behaviour (TestRunWithoutTest, TestExec).
+
+// A web server in a container, reached on its published port; it prints "hello". In
+// a test, use Start(t) instead of Run: it fails the test on error and removes the
+// container at the end of the test.
 func ExampleSpec_Run() {
 	ctx := context.Background()
 	web, err := containers.Image("busybox:latest").
@@ -36,7 +42,6 @@ func ExampleSpec_Run() {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Print(string(body))
-	// Output: hello
 }
 
 // One-shot containers report their result through their exit code and logs.
@@ -51,7 +56,8 @@ func ExampleSpec_Start() {
 	}
 }
 
-// Exec runs a command in a running container.
+// Exec runs a command in a running container. This one prints
+// exit 2, stdout "out\n", stderr "err\n".
 func ExampleContainer_Exec() {
 	ctx := context.Background()
 	c, err := containers.Image("busybox:latest").Cmd("sleep", "60").WaitFor().Run(ctx)
@@ -66,7 +72,6 @@ func ExampleContainer_Exec() {
 		return
 	}
 	fmt.Printf("exit %d, stdout %q, stderr %q\n", r.ExitCode, r.Stdout, r.Stderr)
-	// Output: exit 2, stdout "out\n", stderr "err\n"
 }
 
 // StartAll starts a stack in parallel, in dependency order.
@@ -76,5 +81,28 @@ func ExampleStartAll() {
 		api := containers.Image("busybox:latest").Named("api").Cmd("sleep", "60").WaitFor().DependsOn("db")
 		cs := containers.StartAll(t, db, api)
 		fmt.Println(cs[0].Name(), cs[1].Name())
+	}
+}
+
+// A Group starts a stack with settings of its own: here, one container at a time.
+func ExampleGroup_StartAll() {
+	_ = func(t *testing.T) {
+		a := containers.Image("busybox:latest").Cmd("sleep", "60").WaitFor()
+		b := containers.Image("busybox:latest").Cmd("sleep", "60").WaitFor()
+		cs := containers.Group{MaxParallel: 1}.StartAll(t, a, b)
+		fmt.Println(len(cs))
+	}
+}
+
+// A database whose data directory is a named volume is stopped gracefully at
+// teardown (its stop signal, then up to 30 s here) so that the next container on the
+// volume finds its files intact; KillOnTeardown would kill it at once instead.
+func ExampleSpec_GracefulStop() {
+	_ = func(t *testing.T, data *volume.Volume) {
+		containers.Image("postgres:16").
+			Env("POSTGRES_PASSWORD", "secret").
+			Mount(data, "/var/lib/postgresql/data").
+			GracefulStop(30 * time.Second).
+			Start(t)
 	}
 }

@@ -11,27 +11,48 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// MaxParallelStarts bounds how many containers StartAll and RunAll start at once, so
-// that a large stack does not flood the engine.
-var MaxParallelStarts = 8
+// DefaultMaxParallelStarts is how many containers StartAll and RunAll start at once
+// unless a Group says otherwise, so that a large stack does not flood the engine.
+const DefaultMaxParallelStarts = 8
+
+// A Group starts several specs together, as StartAll and RunAll do, with its own
+// settings. The zero value is ready to use; a Group is a value, safe to share:
+//
+//	all := containers.Group{MaxParallel: 2}.StartAll(t, db, cache, api)
+type Group struct {
+	// MaxParallel bounds how many containers start at once; zero means
+	// DefaultMaxParallelStarts. A negative value is an error.
+	MaxParallel int
+}
 
 // StartAll starts specs concurrently, each as soon as the specs it DependsOn are ready,
 // and returns the containers in input order. On the first failure it cancels the
 // starts still under way and fails the test; everything started is removed.
 func StartAll(t testing.TB, specs ...Spec) []*Container {
 	t.Helper()
+	return Group{}.StartAll(t, specs...)
+}
+
+// RunAll is StartAll without a test: on success the caller must Terminate every
+// container; on failure nothing is left behind.
+func RunAll(ctx context.Context, specs ...Spec) ([]*Container, error) {
+	return Group{}.RunAll(ctx, specs...)
+}
+
+// StartAll is the package's StartAll with g's settings.
+func (g Group) StartAll(t testing.TB, specs ...Spec) []*Container {
+	t.Helper()
 	RequireDocker(t)
-	cs, err := startAll(t.Context(), t, specs)
+	cs, err := g.startAll(t.Context(), t, specs)
 	if err != nil {
 		t.Fatalf("containers: %v", err)
 	}
 	return cs
 }
 
-// RunAll is StartAll without a test: on success the caller must Terminate every
-// container; on failure nothing is left behind.
-func RunAll(ctx context.Context, specs ...Spec) ([]*Container, error) {
-	return startAll(ctx, nil, specs)
+// RunAll is the package's RunAll with g's settings.
+func (g Group) RunAll(ctx context.Context, specs ...Spec) ([]*Container, error) {
+	return g.startAll(ctx, nil, specs)
 }
 
 // startOrder checks names and dependencies and returns, per spec, the indexes of the
@@ -121,7 +142,14 @@ func namesOf(m map[string]int) string {
 	return strings.Join(ns, ", ")
 }
 
-func startAll(ctx context.Context, t testing.TB, specs []Spec) ([]*Container, error) {
+func (grp Group) startAll(ctx context.Context, t testing.TB, specs []Spec) ([]*Container, error) {
+	if grp.MaxParallel < 0 {
+		return nil, fmt.Errorf("start group: %w: MaxParallel %d: negative (0 means %d)", ErrInvalidSpec, grp.MaxParallel, DefaultMaxParallelStarts)
+	}
+	parallel := grp.MaxParallel
+	if parallel == 0 {
+		parallel = DefaultMaxParallelStarts
+	}
 	for i, s := range specs {
 		if err := s.Err(); err != nil {
 			return nil, fmt.Errorf("spec %s: invalid spec: %w", specLabel(s, i), err)
@@ -129,7 +157,7 @@ func startAll(ctx context.Context, t testing.TB, specs []Spec) ([]*Container, er
 	}
 	deps, err := startOrder(specs)
 	if err != nil {
-		return nil, fmt.Errorf("start group: %w", err)
+		return nil, fmt.Errorf("start group: %w: %w", ErrInvalidSpec, err)
 	}
 	out := make([]*Container, len(specs))
 	ready := make([]chan struct{}, len(specs))
@@ -137,7 +165,7 @@ func startAll(ctx context.Context, t testing.TB, specs []Spec) ([]*Container, er
 		ready[i] = make(chan struct{})
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	sem := make(chan struct{}, max(1, MaxParallelStarts))
+	sem := make(chan struct{}, parallel)
 	for i, s := range specs {
 		g.Go(func() error {
 			for _, j := range deps[i] {
@@ -175,7 +203,7 @@ func startAll(ctx context.Context, t testing.TB, specs []Spec) ([]*Container, er
 				}
 			}
 			if rerr := errors.Join(errs...); rerr != nil {
-				err = fmt.Errorf("%w (and removing the started containers: %v)", err, rerr)
+				err = fmt.Errorf("%w (and removing the started containers: %w)", err, rerr)
 			}
 		}
 		return nil, err

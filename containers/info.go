@@ -205,7 +205,7 @@ func shortID(id string) string {
 func (c *Container) beforeRemove(ctx context.Context, failed bool) (keep bool) {
 	if failed && c.t != nil {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c.t.Logf("containers: test failed; %s", c.diagnosis(dctx))
+		c.logf("containers: test failed; %s", c.diagnosis(dctx))
 		cancel()
 	}
 	return false

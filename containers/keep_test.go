@@ -14,6 +14,7 @@ import (
 
 	"github.com/containertest/containertest/containers"
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/reaper"
 	"github.com/containertest/containertest/network"
 )
 
@@ -56,6 +57,19 @@ func TestKeepFailedKeepsTheStack(t *testing.T) {
 	info, err := eng.Client.ContainerInspect(t.Context(), name)
 	require.NoError(t, err, "the kept container is gone")
 	assert.True(t, info.State.Running)
+
+	// Any other test process on this host sweeps at its start, whatever its cache
+	// directory: the default one, or one of its own. Neither may take the kept stack.
+	for _, dir := range []string{"", t.TempDir()} {
+		t.Setenv("CONTAINERTEST_CACHE_DIR", dir)
+		swept, err := reaper.Sweep(t.Context(), eng)
+		if err != nil {
+			t.Logf("sweep: %v", err) // others' resources may be mid-removal
+		}
+		assert.NotContains(t, swept, reaper.Ref{Kind: reaper.Container, ID: info.ID}, "a sweep took the kept container")
+		_, err = eng.Client.ContainerInspect(t.Context(), info.ID)
+		require.NoError(t, err, "the kept container is gone after a sweep with cache dir %q", dir)
+	}
 
 	// Clean up what the helper kept: the container, then its networks.
 	ctx := context.Background()

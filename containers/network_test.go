@@ -179,6 +179,7 @@ func TestNetworkInternal(t *testing.T) {
 }
 
 func TestNetworkRemoveInUse(t *testing.T) {
+	containers.RequireDocker(t) // the checks after the subtest need an engine too
 	ctx := t.Context()
 	var net *network.Network
 	t.Run("inner", func(t *testing.T) {

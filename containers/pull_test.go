@@ -1,11 +1,14 @@
 package containers
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/registry"
 	"github.com/stretchr/testify/assert"
@@ -33,34 +36,43 @@ func TestRegistryAuthInline(t *testing.T) {
 	dir := writeConfig(t, `{"auths":{"registry.example.com:5000":{"auth":"`+auth+`"},"https://index.docker.io/v1/":{"auth":"`+
 		base64.StdEncoding.EncodeToString([]byte("bob:hub"))+`"}}}`)
 
-	enc, err := registryAuth("registry.example.com:5000/team/app:v1", dir)
+	enc, _, err := registryAuth(t.Context(), "registry.example.com:5000/team/app:v1", dir)
 	require.NoError(t, err)
 	ac := decodeAuth(t, enc)
 	assert.Equal(t, "alice", ac.Username)
 	assert.Equal(t, "s3cret", ac.Password)
 
-	enc, err = registryAuth("postgres:16", dir)
+	enc, _, err = registryAuth(t.Context(), "postgres:16", dir)
 	require.NoError(t, err)
 	ac = decodeAuth(t, enc)
 	assert.Equal(t, "bob", ac.Username, "docker.io images use the index.docker.io entry")
 
-	enc, err = registryAuth("other.example.com/x", dir)
+	enc, _, err = registryAuth(t.Context(), "other.example.com/x", dir)
 	require.NoError(t, err)
 	assert.Empty(t, enc, "no credentials for an unknown registry")
 }
 
 func TestRegistryAuthNoConfig(t *testing.T) {
-	enc, err := registryAuth("busybox", t.TempDir())
+	enc, source, err := registryAuth(t.Context(), "busybox", t.TempDir())
 	require.NoError(t, err)
 	assert.Empty(t, enc)
+	assert.Contains(t, source, "none sent")
+
+	t.Setenv("DOCKER_CONFIG", "")
+	t.Setenv("HOME", "")
+	assert.Empty(t, dockerConfigDir(), "no config directory, not one relative to the working directory")
+	enc, source, err = registryAuth(t.Context(), "busybox", dockerConfigDir())
+	require.NoError(t, err)
+	assert.Empty(t, enc)
+	assert.Contains(t, source, "neither DOCKER_CONFIG nor HOME is set")
 }
 
 func TestRegistryAuthBadConfig(t *testing.T) {
-	_, err := registryAuth("busybox", writeConfig(t, `{not json`))
+	_, _, err := registryAuth(t.Context(), "busybox", writeConfig(t, `{not json`))
 	assert.ErrorContains(t, err, "parse docker config")
-	_, err = registryAuth("r.example.com/x", writeConfig(t, `{"auths":{"r.example.com":{"auth":"!!!"}}}`))
+	_, _, err = registryAuth(t.Context(), "r.example.com/x", writeConfig(t, `{"auths":{"r.example.com":{"auth":"!!!"}}}`))
 	assert.ErrorContains(t, err, "not base64")
-	_, err = registryAuth("bad ref!", t.TempDir())
+	_, _, err = registryAuth(t.Context(), "bad ref!", t.TempDir())
 	assert.ErrorContains(t, err, "parse image reference")
 }
 
@@ -71,9 +83,78 @@ func TestRegistryAuthCredentialHelper(t *testing.T) {
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	dir := writeConfig(t, `{"credHelpers":{"private.example.com":"fake"}}`)
 
-	enc, err := registryAuth("private.example.com/app:1", dir)
+	enc, source, err := registryAuth(t.Context(), "private.example.com/app:1", dir)
 	require.NoError(t, err)
 	ac := decodeAuth(t, enc)
 	assert.Equal(t, "carol", ac.Username)
 	assert.Equal(t, "tok", ac.Password)
+	assert.Contains(t, source, `user "carol" from credential helper docker-credential-fake (credHelpers in `+filepath.Join(dir, "config.json"))
+
+	// A helper that has nothing for the server: no credentials, and the source says so.
+	enc, source, err = registryAuth(t.Context(), "other.example.com/app:1", writeConfig(t, `{"credsStore":"fake"}`))
+	require.NoError(t, err)
+	assert.Empty(t, enc)
+	assert.Contains(t, source, "none sent: credential helper docker-credential-fake (credsStore in ")
+}
+
+// TestCredentialHelperIsBounded: a helper that never answers (a keychain prompt nobody
+// sees) fails the lookup after credentialHelperTimeout instead of hanging the test, and
+// the caller's context bounds it too.
+func TestCredentialHelperIsBounded(t *testing.T) {
+	bin := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "docker-credential-stuck"), []byte("#!/bin/sh\nsleep 60\n"), 0o755))
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	dir := writeConfig(t, `{"credsStore":"stuck"}`)
+
+	old := credentialHelperTimeout
+	credentialHelperTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { credentialHelperTimeout = old })
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := registryAuth(context.Background(), "private.example.com/app:1", dir)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorContains(t, err, "docker-credential-stuck: no answer within 200ms")
+	case <-time.After(30 * time.Second):
+		t.Fatal("registryAuth still waits for a credential helper that never answers")
+	}
+
+	credentialHelperTimeout = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		_, _, err := registryAuth(ctx, "private.example.com/app:1", dir)
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(30 * time.Second):
+		t.Fatal("registryAuth ignores its context while a credential helper runs")
+	}
+}
+
+func TestPullErrorKind(t *testing.T) {
+	cases := []struct {
+		msg  string
+		want error
+	}{
+		{"Error response from daemon: manifest unknown", ErrImageNotFound},
+		{"manifest for example.com/app:v9 not found: manifest unknown: manifest unknown", ErrImageNotFound},
+		{"name unknown: repository name not known to registry", ErrImageNotFound},
+		{"Error response from daemon: unauthorized", ErrPullUnauthorized},
+		{"pull access denied for app, repository does not exist or may require 'docker login': denied: requested access to the resource is denied", ErrPullUnauthorized},
+		{`Head "https://r.example.com/v2/app/manifests/v1": no basic auth credentials`, ErrPullUnauthorized},
+		{"toomanyrequests: You have reached your pull rate limit.", ErrPullRateLimited},
+		{`Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused`, ErrRegistryUnreachable},
+		{`Get "https://r.example.com/v2/": dial tcp: lookup r.example.com: no such host`, ErrRegistryUnreachable},
+		{`Get "https://r.example.com/v2/": net/http: TLS handshake timeout`, ErrRegistryUnreachable},
+		{"no matching manifest for linux/arm64 in the manifest list entries", nil},
+	}
+	for _, tc := range cases {
+		assert.Equal(t, tc.want, pullErrorKind(errors.New(tc.msg)), tc.msg)
+	}
 }

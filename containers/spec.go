@@ -6,11 +6,13 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net/netip"
 	"path"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/containertest/containertest/internal/engine"
@@ -26,9 +28,11 @@ import (
 // Invalid input (an empty image, a malformed port, a negative limit, ...) is recorded
 // and reported by Start or Run, so that a chain of calls stays readable.
 type Spec struct {
-	image string
-	build *buildSpec
-	pull  PullPolicy
+	image      string
+	build      *buildSpec
+	pull       PullPolicy
+	platform   string                           // of an Image spec (a Build's is in build)
+	substitute func(ref string) (string, error) // SubstituteImage
 
 	name          string
 	cmd           []string
@@ -52,12 +56,16 @@ type Spec struct {
 	dirs     []dirSpec
 
 	logTo        io.Writer
+	logConsumers []func(LogLine)
 	startTimeout time.Duration
 	waits        []wait.Strategy
 	waitSet      bool
 	dependsOn    []string
 	modify       []func(*container.Config, *container.HostConfig)
+	prepare      []prepareFunc // see prepare.go
 	graceful     *time.Duration
+	reuse        bool          // see Reuse
+	life         lifecycleSpec // see lifecycle.go
 
 	errs []error
 }
@@ -65,6 +73,8 @@ type Spec struct {
 type netAttach struct {
 	net     *network.Network
 	aliases []string
+	ip4     netip.Addr // static addresses (see IP); zero when the engine chooses
+	ip6     netip.Addr
 }
 
 type mountKind int
@@ -73,15 +83,17 @@ const (
 	mountVolume mountKind = iota
 	mountBind
 	mountTmpfs
+	mountImage
 )
 
 type mountSpec struct {
 	kind     mountKind
 	vol      *volume.Volume
-	source   string // host path for binds
+	source   string // absolute host path for binds, image reference for image mounts
 	target   string
 	readOnly bool
 	size     int64 // tmpfs size in bytes; 0 means the engine default
+	sizeSet  bool  // TmpfsSize was given (rejected on a bind)
 }
 
 type fileSpec struct {
@@ -101,7 +113,9 @@ type Health struct {
 	// disables the image's health check.
 	Test []string
 	// Interval between probes, Timeout of one probe, StartPeriod during which failures
-	// do not count; zero means the engine default (30 s, 30 s, 0).
+	// do not count. A zero Timeout or StartPeriod means the engine default (30 s, 0); a
+	// zero Interval means a test-friendly one instead of the engine's 30 s (see
+	// DefaultHealthInterval).
 	Interval, Timeout, StartPeriod time.Duration
 	// Retries is the number of consecutive failures that make the container unhealthy;
 	// zero means the engine default (3).
@@ -125,6 +139,8 @@ func Image(ref string) Spec {
 	s := Spec{image: ref}
 	if strings.TrimSpace(ref) == "" {
 		s = s.fail(errors.New("empty image reference"))
+	} else if _, err := reference.ParseAnyReference(ref); err != nil {
+		s = s.fail(fmt.Errorf("invalid image reference %q: %w", ref, err))
 	}
 	return s
 }
@@ -135,8 +151,26 @@ func (s Spec) fail(err error) Spec {
 	return s
 }
 
-// Err returns the input errors recorded so far, joined, or nil.
-func (s Spec) Err() error { return errors.Join(s.errs...) }
+// ErrInvalidSpec is wrapped by Spec.Err, and so by Start, Run and StartAll, when a
+// Spec was given invalid input; the message names each problem and its value.
+var ErrInvalidSpec = errors.New("invalid spec")
+
+// Err returns the input errors recorded so far, joined, or nil. A non-nil error wraps
+// ErrInvalidSpec beside each recorded error.
+func (s Spec) Err() error {
+	err := errors.Join(s.errs...)
+	if err == nil {
+		return nil
+	}
+	return specError{err}
+}
+
+// specError is the joined input errors of a Spec; it also matches ErrInvalidSpec, with
+// no change to the message (callers already say "invalid spec").
+type specError struct{ err error }
+
+func (e specError) Error() string   { return e.err.Error() }
+func (e specError) Unwrap() []error { return []error{ErrInvalidSpec, e.err} }
 
 // Pull sets the pull policy (PullMissing by default).
 func (s Spec) Pull(p PullPolicy) Spec {
@@ -197,6 +231,12 @@ func (s Spec) Env(key, value string) Spec {
 // Expose publishes container ports on random host ports bound to 127.0.0.1 (on all
 // interfaces for a remote engine). "8080" means "8080/tcp"; "53/udp" and "9000/sctp"
 // name other protocols. Look the host port up with Container.MappedPort.
+//
+// A container on the host's network (On a network.Lookup of "host", or NetworkMode
+// "host" through Modify) publishes nothing: its ports are the host's own, so
+// MappedPort returns the container port itself and Endpoint "127.0.0.1:8080"; Expose
+// then only names the ports to look up and wait for. Such a port is reached at
+// 127.0.0.1 whether the server listens there or on 0.0.0.0.
 func (s Spec) Expose(ports ...string) Spec {
 	for _, p := range ports {
 		np, err := normalizePort(p)
@@ -299,9 +339,15 @@ func (s Spec) File(path string, content []byte, mode fs.FileMode) Spec {
 }
 
 // CopyDir copies the host directory hostDir into the container at target before it
-// starts (the contents of hostDir become the contents of target).
+// starts (the contents of hostDir become the contents of target). A relative hostDir
+// is resolved against the working directory when CopyDir is called, as every host path
+// of a Spec is; target must be absolute, as every container path is.
 func (s Spec) CopyDir(hostDir, target string) Spec {
 	if err := checkTarget(target); err != nil {
+		return s.fail(fmt.Errorf("copy dir: %w", err))
+	}
+	hostDir, err := absPath(hostDir)
+	if err != nil {
 		return s.fail(fmt.Errorf("copy dir: %w", err))
 	}
 	s.dirs = append(slices.Clip(s.dirs), dirSpec{hostDir: hostDir, target: target})
@@ -310,7 +356,12 @@ func (s Spec) CopyDir(hostDir, target string) Spec {
 
 // On attaches the container to net with optional aliases by which other containers on
 // net reach it (the container's name always works too). The first network is joined at
-// creation, further ones right after.
+// creation, further ones right after. On again for a network already named adds its
+// aliases to the earlier ones: On(net, "db").On(net, "postgres") is On(net, "db",
+// "postgres").
+//
+// Published ports forward to the container's address on the network that gives it its
+// default route; a server inside should listen on 0.0.0.0 (see wait.ForPort).
 func (s Spec) On(net *network.Network, aliases ...string) Spec {
 	if net == nil {
 		return s.fail(errors.New("on: nil network"))
@@ -323,39 +374,89 @@ func (s Spec) On(net *network.Network, aliases ...string) Spec {
 			return s.fail(fmt.Errorf("on %s: invalid alias %q", net.Name(), a))
 		}
 	}
+	if i := slices.IndexFunc(s.networks, func(na netAttach) bool { return sameNetwork(na.net, net) }); i >= 0 {
+		merged := slices.Clone(s.networks[i].aliases)
+		for _, a := range aliases {
+			if !slices.Contains(merged, a) {
+				merged = append(merged, a)
+			}
+		}
+		s.networks = slices.Clone(s.networks)
+		s.networks[i].aliases = merged
+		return s
+	}
 	s.networks = append(slices.Clip(s.networks), netAttach{net: net, aliases: slices.Clone(aliases)})
 	return s
 }
 
-// Mount mounts the named volume vol at target.
-func (s Spec) Mount(vol *volume.Volume, target string) Spec {
+// sameNetwork reports whether a and b are the same engine network.
+func sameNetwork(a, b *network.Network) bool {
+	if a == b {
+		return true
+	}
+	if a.ID() != "" || b.ID() != "" {
+		return a.ID() == b.ID()
+	}
+	return a.Name() == b.Name()
+}
+
+// Mount mounts the named volume vol at target. ReadOnlyMount() makes it read-only
+// inside the container (a container that only reads a volume is then killed at
+// teardown, not stopped gracefully: see GracefulStop).
+func (s Spec) Mount(vol *volume.Volume, target string, opts ...MountOption) Spec {
 	if vol == nil {
 		return s.fail(errors.New("mount: nil volume"))
 	}
 	if err := checkTarget(target); err != nil {
 		return s.fail(fmt.Errorf("mount %s: %w", vol.Name(), err))
 	}
-	s.mounts = append(slices.Clip(s.mounts), mountSpec{kind: mountVolume, vol: vol, target: target})
+	m := mountSpec{kind: mountVolume, vol: vol, target: target}
+	for _, o := range opts {
+		if o == nil {
+			return s.fail(fmt.Errorf("mount %s: nil mount option", vol.Name()))
+		}
+		o(&m)
+	}
+	if m.sizeSet {
+		return s.fail(fmt.Errorf("mount %s at %s: TmpfsSize applies only to Tmpfs mounts", vol.Name(), target))
+	}
+	s.mounts = append(slices.Clip(s.mounts), m)
 	return s
 }
 
-// A MountOption changes a bind or tmpfs mount.
+// A MountOption changes a volume, bind or tmpfs mount. An option given to a mount it
+// does not apply to is an error.
 type MountOption func(*mountSpec)
 
-// ReadOnlyMount makes a bind mount read-only inside the container.
+// ReadOnlyMount makes a volume or bind mount read-only inside the container. It does
+// not apply to Tmpfs: a tmpfs is empty, so a read-only one is of no use.
 func ReadOnlyMount() MountOption { return func(m *mountSpec) { m.readOnly = true } }
 
-// TmpfsSize limits a tmpfs mount to bytes.
-func TmpfsSize(bytes int64) MountOption { return func(m *mountSpec) { m.size = bytes } }
+// TmpfsSize limits a tmpfs mount to bytes. It applies to Tmpfs only.
+func TmpfsSize(bytes int64) MountOption {
+	return func(m *mountSpec) { m.size, m.sizeSet = bytes, true }
+}
 
-// Bind mounts the host path hostPath (file or directory, which must exist) at target.
+// Bind mounts the host path hostPath (file or directory, which must exist when the
+// container is created) at target. A relative hostPath is resolved against the working
+// directory when Bind is called.
 func (s Spec) Bind(hostPath, target string, opts ...MountOption) Spec {
 	if err := checkTarget(target); err != nil {
 		return s.fail(fmt.Errorf("bind %s: %w", hostPath, err))
 	}
-	m := mountSpec{kind: mountBind, source: hostPath, target: target}
+	src, err := absPath(hostPath)
+	if err != nil {
+		return s.fail(fmt.Errorf("bind %s: %w", hostPath, err))
+	}
+	m := mountSpec{kind: mountBind, source: src, target: target}
 	for _, o := range opts {
+		if o == nil {
+			return s.fail(fmt.Errorf("bind %s: nil mount option", hostPath))
+		}
 		o(&m)
+	}
+	if m.sizeSet {
+		return s.fail(fmt.Errorf("bind %s at %s: TmpfsSize applies only to Tmpfs mounts", hostPath, target))
 	}
 	s.mounts = append(slices.Clip(s.mounts), m)
 	return s
@@ -369,7 +470,13 @@ func (s Spec) Tmpfs(target string, opts ...MountOption) Spec {
 	}
 	m := mountSpec{kind: mountTmpfs, target: target}
 	for _, o := range opts {
+		if o == nil {
+			return s.fail(fmt.Errorf("tmpfs %s: nil mount option", target))
+		}
 		o(&m)
+	}
+	if m.readOnly {
+		return s.fail(fmt.Errorf("tmpfs %s: ReadOnlyMount applies only to volume and bind mounts (a tmpfs starts empty)", target))
 	}
 	if m.size < 0 {
 		return s.fail(fmt.Errorf("tmpfs %s: negative size", target))
@@ -417,20 +524,38 @@ func (s Spec) DependsOn(names ...string) Spec {
 	return s
 }
 
-// LogTo copies the container's stdout and stderr to w as they are written, until the
-// container is removed. t.Output() is a good choice in tests.
+// LogTo copies the container's stdout and stderr to w as they are written, across
+// restarts, until the container is removed: removal first kills the process and waits
+// until every line it wrote has reached w (a few seconds at most). Each line reaches w
+// once, and nothing after removal. t.Output() is a good choice in tests.
 func (s Spec) LogTo(w io.Writer) Spec {
 	s.logTo = w
 	return s
 }
 
-// GracefulStop makes teardown stop the container with SIGTERM and wait up to timeout
-// before killing it. By default teardown kills at once: test containers are disposable.
+// GracefulStop sets how teardown (at the end of the test, or Terminate) stops the
+// container: the stop signal (SIGTERM unless the image says otherwise), up to timeout
+// for the process to exit, then SIGKILL. GracefulStop(0) kills at once, as
+// KillOnTeardown does; a negative timeout is an error.
+//
+// Without GracefulStop or KillOnTeardown, a container that mounts a writable named
+// volume or bind mount is stopped gracefully, for up to DefaultStopTimeout: its data
+// outlives it, and a database killed mid-write may leave it damaged. Every other
+// container is killed at once: test containers are disposable.
 func (s Spec) GracefulStop(timeout time.Duration) Spec {
 	if timeout < 0 {
-		return s.fail(fmt.Errorf("graceful stop timeout %v: negative", timeout))
+		return s.fail(fmt.Errorf("graceful stop timeout %v: negative (0 kills at once)", timeout))
 	}
 	s.graceful = &timeout
+	return s
+}
+
+// KillOnTeardown makes teardown kill the container at once, even when it mounts a named
+// volume or bind mount (see GracefulStop): for data that does not matter after the
+// test, or a process that ignores its stop signal.
+func (s Spec) KillOnTeardown() Spec {
+	var zero time.Duration
+	s.graceful = &zero
 	return s
 }
 

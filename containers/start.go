@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	dnetwork "github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/errdefs"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/containertest/containertest/internal/engine"
@@ -68,10 +68,33 @@ func generateName(t testing.TB) string {
 	return fmt.Sprintf("ct-%s-%s-%d", tn, sess, n)
 }
 
-func (s Spec) start(ctx context.Context, t testing.TB) (_ *Container, err error) {
+func (s Spec) start(ctx context.Context, t testing.TB) (*Container, error) {
+	if t != nil {
+		t.Helper()
+	}
+	return s.launch(ctx, t, true)
+}
+
+// launch creates the container and, when andStart, starts it (see lifecycle.go).
+func (s Spec) launch(ctx context.Context, t testing.TB, andStart bool) (_ *Container, err error) {
+	if t != nil {
+		t.Helper()
+	}
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("invalid spec: %w", err)
 	}
+	if s.reuse && !andStart {
+		return nil, fmt.Errorf("invalid spec: %w: Reuse with Create: a reused container is handed out started and ready; use Start or Run", ErrInvalidSpec)
+	}
+	if s.reuse {
+		if c, ok, err := s.startReused(ctx, t); ok {
+			return c, err
+		}
+	}
+	if err := s.runBeforeCreate(ctx); err != nil {
+		return nil, err
+	}
+	began := time.Now()
 	testName := ""
 	if t != nil {
 		testName = t.Name()
@@ -80,12 +103,22 @@ func (s Spec) start(ctx context.Context, t testing.TB) (_ *Container, err error)
 	if err != nil {
 		return nil, err
 	}
-	image := s.image
+	if err := s.checkEngineSupport(eng); err != nil {
+		return nil, fmt.Errorf("invalid spec: %w", err)
+	}
+	image, pull := s.image, s.pull
 	if s.build != nil {
 		image, err = s.build.image(ctx, eng, t)
 		if err != nil {
 			return nil, err
 		}
+	} else if image, err = s.imageRef(); err != nil {
+		return nil, err
+	} else if s.platform != "" {
+		if err := checkImagePlatform(ctx, eng, image, s.platform, pull); err != nil {
+			return nil, err
+		}
+		pull = PullMissing // present, and of the platform: pulled for it if it was not
 	}
 
 	name := s.name
@@ -96,11 +129,17 @@ func (s Spec) start(ctx context.Context, t testing.TB) (_ *Container, err error)
 	if err != nil {
 		return nil, err
 	}
-	id, err := createContainer(ctx, eng, s.pull, name, cfg, hc, nc)
+	if err := s.runPrepare(ctx, eng, cfg, hc, nc); err != nil {
+		return nil, err
+	}
+	s.applyHealthDefaults(ctx, eng, cfg)
+	id, err := createContainer(ctx, eng, pull, name, cfg, hc, nc)
 	if err != nil {
 		return nil, err
 	}
 	c := newContainer(eng, s, id, name, image)
+	c.persistent = writesPersistentStorage(hc)
+	c.logs.tty = cfg.Tty
 	if t != nil {
 		c.t = t
 		c.removeNow = scope.Add(t, scope.Resource{
@@ -117,13 +156,17 @@ func (s Spec) start(ctx context.Context, t testing.TB) (_ *Container, err error)
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
 			if rerr := c.remove(rctx); rerr != nil {
-				err = fmt.Errorf("%w (and removing the container: %v)", err, rerr)
+				// Nobody holds c any more: stop following its events (the last such
+				// registration closes the stream); the watchdog removes the container
+				// when this process ends, should the engine stay out of reach.
+				hub.unsubscribe(c.id)
+				err = fmt.Errorf("%w (and removing the container: %w)", err, rerr)
 			}
 		}
 	}()
 
 	for _, na := range s.networks[min(1, len(s.networks)):] {
-		if err := eng.Client.NetworkConnect(ctx, na.net.ID(), id, &dnetwork.EndpointSettings{Aliases: na.aliases}); err != nil {
+		if err := eng.Client.NetworkConnect(ctx, na.net.ID(), id, na.endpoint()); err != nil {
 			return c, fmt.Errorf("connect container %s to network %s: %w", name, na.net.Name(), err)
 		}
 	}
@@ -133,18 +176,20 @@ func (s Spec) start(ctx context.Context, t testing.TB) (_ *Container, err error)
 	if err := hub.subscribe(ctx, eng, id, c.applyEvent); err != nil {
 		return c, err
 	}
-	if err := eng.Client.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return c, fmt.Errorf("start container %s: %w", name, err)
-	}
-	if err := c.afterStart(ctx); err != nil {
+	if err := c.runHooks(ctx, hookAfterCreate); err != nil {
 		return c, err
 	}
-	if s.logTo != nil {
-		c.followLogsTo(s.logTo)
+	c.logLifecycle("created", began)
+	if !andStart {
+		c.mu.Lock()
+		c.created = true
+		c.mu.Unlock()
+		return c, nil
 	}
-	if err := c.waitReady(ctx); err != nil {
+	if err := c.firstStart(ctx); err != nil {
 		return c, err
 	}
+	c.logLifecycle("started and ready", began)
 	return c, nil
 }
 
@@ -211,10 +256,7 @@ func (s Spec) engineConfig(eng *engine.Engine, image string, labels map[string]s
 			Retries:     s.health.Retries,
 		}
 	}
-	bindIP := "127.0.0.1"
-	if eng.Remote {
-		bindIP = "0.0.0.0"
-	}
+	bindIP := eng.PublishIP()
 	hc := &container.HostConfig{
 		ReadonlyRootfs: s.readOnly,
 		Privileged:     s.privileged,
@@ -236,7 +278,7 @@ func (s Spec) engineConfig(eng *engine.Engine, image string, labels map[string]s
 				// The engine would silently create an empty, unlabelled volume of that name.
 				return nil, nil, nil, fmt.Errorf("mount volume %s at %s: %w", m.vol.Name(), m.target, volume.ErrRemoved)
 			}
-			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: m.vol.Name(), Target: m.target})
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: m.vol.Name(), Target: m.target, ReadOnly: m.readOnly})
 		case mountBind:
 			src, err := absHostPath(m.source)
 			if err != nil {
@@ -249,6 +291,8 @@ func (s Spec) engineConfig(eng *engine.Engine, image string, labels map[string]s
 				mm.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: m.size}
 			}
 			hc.Mounts = append(hc.Mounts, mm)
+		case mountImage:
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeImage, Source: m.source, Target: m.target, ReadOnly: true})
 		}
 	}
 	for _, na := range s.networks {
@@ -261,11 +305,16 @@ func (s Spec) engineConfig(eng *engine.Engine, image string, labels map[string]s
 		first := s.networks[0]
 		hc.NetworkMode = container.NetworkMode(first.net.Name())
 		nc = &dnetwork.NetworkingConfig{EndpointsConfig: map[string]*dnetwork.EndpointSettings{
-			first.net.Name(): {Aliases: first.aliases},
+			first.net.Name(): first.endpoint(),
 		}}
 	}
 	for _, f := range s.modify {
 		f(cfg, hc)
+	}
+	if hc.NetworkMode.IsHost() {
+		// The engine would discard them with a warning: host networking publishes
+		// nothing, the container's ports are the host's (see Expose).
+		hc.PortBindings = nil
 	}
 	return cfg, hc, nc, nil
 }
@@ -298,12 +347,12 @@ func createContainer(ctx context.Context, eng *engine.Engine, policy PullPolicy,
 		}
 	}
 	resp, err := eng.Client.ContainerCreate(ctx, cfg, hc, nc, nil, name)
-	if err != nil && errdefs.IsNotFound(err) && isNoSuchImage(err) {
+	if err != nil && cerrdefs.IsNotFound(err) && imageMissing(ctx, eng, cfg.Image) {
 		if policy == PullNever {
-			return "", fmt.Errorf("image %s not found locally and the pull policy is PullNever: build or load it first: %w", cfg.Image, ErrImageNotFound)
+			return "", fmt.Errorf("image %s not found locally and the pull policy is PullNever: build or load it first: %w: %w", cfg.Image, ErrImageNotFound, err)
 		}
 		if perr := pullImage(ctx, eng, cfg.Image); perr != nil {
-			return "", fmt.Errorf("image %s not found locally; pull failed: %v; build or load it first: %w", cfg.Image, perr, ErrImageNotFound)
+			return "", missingImageError(cfg.Image, perr)
 		}
 		resp, err = eng.Client.ContainerCreate(ctx, cfg, hc, nc, nil, name)
 	}
@@ -316,9 +365,11 @@ func createContainer(ctx context.Context, eng *engine.Engine, policy PullPolicy,
 // ErrImageNotFound is wrapped when an image is neither local nor pullable.
 var ErrImageNotFound = errors.New("image not found")
 
-func isNoSuchImage(err error) bool {
-	s := strings.ToLower(err.Error())
-	return strings.Contains(s, "no such image") || strings.Contains(s, "not found")
+// imageMissing tells whether a not-found error of a create was about the image (and not,
+// say, a network that is gone): it asks the engine about the image.
+func imageMissing(ctx context.Context, eng *engine.Engine, ref string) bool {
+	_, err := eng.Client.ImageInspect(ctx, ref)
+	return cerrdefs.IsNotFound(err)
 }
 
 func (c *Container) afterStart(ctx context.Context) error {
@@ -329,7 +380,14 @@ func (c *Container) afterStart(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ports = map[string]int{}
-	if info.NetworkSettings != nil {
+	c.hostNet = info.HostConfig != nil && info.HostConfig.NetworkMode.IsHost()
+	if c.hostNet {
+		// Host networking publishes nothing: the container's ports are the host's.
+		for _, p := range c.spec.exposed {
+			n, _ := strconv.Atoi(p[:strings.IndexByte(p, '/')])
+			c.ports[p] = n
+		}
+	} else if info.NetworkSettings != nil {
 		for p, bs := range info.NetworkSettings.Ports {
 			for _, b := range bs {
 				if n, err := strconv.Atoi(b.HostPort); err == nil {
@@ -343,13 +401,6 @@ func (c *Container) afterStart(ctx context.Context) error {
 	c.pid = 0
 	if info.State != nil {
 		c.pid = info.State.Pid
-	}
-	if info.State != nil {
-		// The engine stamps StartedAt after the process began, so its first lines can
-		// carry earlier times; the end of the previous run is a safe boundary instead.
-		if ts, err := time.Parse(time.RFC3339Nano, info.State.FinishedAt); err == nil && ts.Year() > 1 {
-			c.logsSince = ts
-		}
 	}
 	if info.Config != nil && info.Config.Healthcheck != nil && len(info.Config.Healthcheck.Test) > 0 && info.Config.Healthcheck.Test[0] != "NONE" {
 		c.status.HasHealthCheck = true

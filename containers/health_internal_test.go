@@ -1,0 +1,33 @@
+package containers
+
+import (
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+)
+
+func TestHealthDefaultsByAPIVersion(t *testing.T) {
+	probe := &container.HealthConfig{Test: []string{"CMD", "true"}, Retries: 2}
+	old := healthDefaults(probe, "1.41", time.Minute)
+	if old.Interval != DefaultHealthInterval || old.StartInterval != 0 || old.StartPeriod != 0 || old.Retries != 2 {
+		t.Errorf("API 1.41: got %+v, want interval %v and nothing else changed", old, DefaultHealthInterval)
+	}
+	cur := healthDefaults(probe, "1.44", time.Minute)
+	if cur.Interval != DefaultHealthSteadyInterval || cur.StartInterval != DefaultHealthStartInterval || cur.StartPeriod != time.Minute {
+		t.Errorf("API 1.44: got %+v", cur)
+	}
+	kept := healthDefaults(&container.HealthConfig{Test: []string{"CMD", "true"}, StartPeriod: 5 * time.Second, StartInterval: time.Second}, "1.51", time.Minute)
+	if kept.StartPeriod != 5*time.Second || kept.StartInterval != time.Second {
+		t.Errorf("API 1.51: explicit start period and interval changed: %+v", kept)
+	}
+	if probe.Interval != 0 {
+		t.Error("healthDefaults changed its argument")
+	}
+}
+
+func TestWaitsForHealthyOnlyAtTopLevel(t *testing.T) {
+	if Image("x").waitsForHealthy() {
+		t.Error("a spec without WaitFor waits for health")
+	}
+}
