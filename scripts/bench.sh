@@ -6,10 +6,15 @@
 # Usage: scripts/bench.sh [benchmark-name-regexp]     (default: all of them)
 #
 # Environment:
-#   BENCH_QUICK=1      a smoke run: 2 rounds per benchmark, report written to a
-#                      temporary directory instead of the repository
+#   BENCH_QUICK=1      a smoke run: 2 rounds per benchmark
 #   BENCH_OUT=dir      also keep the raw results (results.txt, benchstat.txt, notes.md)
-#                      in dir, and with BENCH_QUICK the report and chart too
+#                      in dir, and the report and chart of a scratch run (below)
+#
+# Only a full run of all benchmarks at one clean commit writes BENCHMARKS.md and
+# docs/bench-chart.svg. A quick run, a run of some benchmarks, a BENCH_FROM rerun or
+# re-report, or a run with uncommitted changes writes them to a scratch directory
+# (BENCH_OUT, or a kept temporary directory that the script names), so that a report
+# in the repository never mixes commits.
 #   BENCH_NO_BENCHSTAT=1  skip benchstat (it is fetched with `go run` on first use)
 #   BENCH_FROM=dir     start from the results a run kept with BENCH_OUT=dir: without a
 #                      benchmark argument run nothing and write the report again (after
@@ -17,9 +22,9 @@
 #                      benchmarks again (say, when the machine got busy during them) and
 #                      replace their results; the report names what was rerun, and when
 #
-# A full run takes about 30 minutes on an idle 2-core machine; most of it is
+# A full run takes about 95 minutes on an idle 2-core machine; most of it is
 # testcontainers-go waiting 10 s per teardown and rebuilding an image per start (the
-# example suites alone, Suite, take about 15 minutes). Run it
+# example suites alone, Suite, take about 50 minutes: three rounds). Run it
 # when the machine is quiet: the load average is recorded before every benchmark, and
 # although each figure is a ratio taken within one run, a busy engine adds noise.
 set -euo pipefail
@@ -35,29 +40,61 @@ benchstat_pkg=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 # that medians are stable while the run stays under about 30 minutes.
 declare -A rounds=(
 	[Start]=20
+	[FirstStart]=10
 	[Teardown]=10
 	[WaitLatency]=16
 	[Parallel]=8
 	[BuildStart]=8
 	[BuildKey]=10
-	# One round of the example suites takes about 13 minutes, nearly all of it
-	# testcontainers-go building images with apt-get (18 builds); with the compile and
-	# an unmeasured run of ours, one round keeps Suite under 15 minutes. A full run
-	# therefore measures no spread for it: its min-max is that one round.
-	[Suite]=1
+	# Builders: one round is three cold builds with apt-get (BuildKit about 26 s,
+	# classic and testcontainers-go about 85 s each) and three rebuilds after a
+	# one-line change (5-8 s each); with the warm-up, about 13 minutes for 3 rounds.
+	[Builders]=3
+	# One round of the example suites takes about 15 minutes, nearly all of it
+	# testcontainers-go in its default configuration building images with apt-get
+	# (18 builds); three rounds, plus the warm-ups (ours, and testcontainers-go with
+	# KeepImage from a cold layer cache), make Suite about 50 minutes of a full run.
+	[Suite]=3
+	# Pool: one round is four sequential suites of 20 tests (about 1 minute);
+	# Reuse: a new process per implementation, the fresh one with initdb;
+	# FreshDatabase: a template clone against a new server with initdb.
+	[Pool]=5
+	[Reuse]=8
+	[FreshDatabase]=10
+	[Compose]=5
 )
-order=(Start Teardown WaitLatency Parallel BuildStart BuildKey Suite)
+order=(Start FirstStart Teardown WaitLatency Parallel BuildStart BuildKey Builders Pool Reuse FreshDatabase Compose Suite)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 results=$work/results.txt
 
-md=$root/BENCHMARKS.md
-svg=$root/docs/bench-chart.svg
+# Only a full run of every benchmark at one clean commit writes BENCHMARKS.md: a quick
+# run, a rerun or re-report (BENCH_FROM), a run of some benchmarks, or a run on a tree
+# with uncommitted changes to the library or the benchmarks writes its report to a
+# scratch directory (BENCH_OUT, or a new temporary one that is kept and named).
 if [[ ${BENCH_QUICK:-} == 1 ]]; then
 	for k in "${!rounds[@]}"; do rounds[$k]=$((rounds[$k] < 2 ? rounds[$k] : 2)); done
-	md=$work/BENCHMARKS.md
-	svg=$work/docs/bench-chart.svg
+fi
+scratch=
+if [[ ${BENCH_QUICK:-} == 1 ]]; then
+	scratch="a quick run"
+elif [[ -n ${BENCH_FROM:-} ]]; then
+	scratch="built from the kept results of an earlier run (BENCH_FROM)"
+elif [[ $filter != . ]]; then
+	scratch="a run of some benchmarks ($filter), not all"
+elif [[ -n $(git -C "$root" status --porcelain -- containers wait network volume compose internal scripts examples go.mod go.sum ':!internal/bench/notes.md') ]]; then
+	scratch="a run on a tree with uncommitted changes"
+fi
+if [[ -n $scratch ]]; then
+	out=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/bench.XXXXXX")}
+	mkdir -p "$out"
+	md=$out/BENCHMARKS.md
+	svg=$out/docs/bench-chart.svg
+	echo "bench: $scratch: the report goes to $out, not BENCHMARKS.md" >&2
+else
+	md=$root/BENCHMARKS.md
+	svg=$root/docs/bench-chart.svg
 fi
 
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime | sed 's/.*load average[s]*: //'; }
@@ -143,8 +180,7 @@ go run ./cmd/benchreport -in "$results" -md "$md" -svg "$svg" -notes "$notes" -b
 if [[ -n ${BENCH_OUT:-} ]]; then
 	mkdir -p "$BENCH_OUT"
 	cp "$results" "$stat" "$work/findings.txt" "$notes" "$BENCH_OUT"/
-	if [[ ${BENCH_QUICK:-} == 1 ]]; then
-		cp "$md" "$svg" "$BENCH_OUT"/
-	fi
+elif [[ -n $scratch ]]; then
+	cp "$results" "$stat" "$work/findings.txt" "$notes" "$out"/
 fi
 echo "bench: wrote $md and $svg" >&2

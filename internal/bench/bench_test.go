@@ -63,6 +63,12 @@ func TestMain(m *testing.M) {
 	setDefaultEnv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
 	// Its progress lines would interleave with the benchmark output.
 	tclog.SetDefault(tclog.NewNoopLogger())
+	if name := os.Getenv(firstStartEnv); name != "" {
+		os.Exit(firstStartChild(name)) // BenchmarkFirstStart's new process
+	}
+	if mode := os.Getenv(reuseChildEnv); mode != "" {
+		os.Exit(reuseChild(mode)) // BenchmarkReuse's new process
+	}
 	code := m.Run()
 	sweep()
 	os.Exit(code)

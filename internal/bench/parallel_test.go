@@ -19,7 +19,7 @@ const parallelN = 10
 
 // BenchmarkParallel measures starting parallelN busybox httpds at once, each waited for
 // on its port, until the last is ready; teardown is not measured. Ours runs twice: as
-// a suite would (RunAll, which bounds concurrent starts by MaxParallelStarts) and from
+// a suite would (RunAll, which bounds concurrent starts by DefaultMaxParallelStarts) and from
 // parallelN goroutines calling Run, the same shape as the raw implementation.
 func BenchmarkParallel(b *testing.B) {
 	cli := dockerClient(b)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,9 @@ import (
 var (
 	suitePackages = []string{"migrations", "nginx", "postgres", "webstack"}
 	suiteModules  = map[string]string{"ours": filepath.Join("..", "..", "examples"), "tc": "tcsuite"}
+	// suiteBinary names the suite whose binaries an implementation runs: tc-keep is
+	// the testcontainers-go suite with tcsuite.KeepImageEnv set.
+	suiteBinary = map[string]string{"ours": "ours", "tc": "tc", "tc-keep": "tc"}
 )
 
 const (
@@ -93,7 +97,29 @@ func BenchmarkSuite(b *testing.B) {
 		b.Logf("warm-up, unmeasured: %s (%s)", r, state)
 	})
 
+	// testcontainers-go with KeepImage: its first run builds every image (its cold
+	// figure, "tc-cold-ms"); later runs find the layers in the engine's cache.
+	var tcCold time.Duration
+	suiteWarmTC.Do(func() {
+		r, err := runSuite(b.Context(), cli, "tc-keep", bins["tc"])
+		if err != nil {
+			b.Fatalf("tc-keep (warm-up): %v", err)
+		}
+		tcCold = r.wall
+		b.Logf("warm-up of testcontainers-go with KeepImage, unmeasured: %s", r)
+		cleanups = append(cleanups, removeKeptImages)
+	})
+
 	compare(b, true,
+		impl{name: "tc-keep", noWarmup: true, run: func(ctx context.Context) (time.Duration, error) {
+			r, err := runSuite(ctx, cli, "tc-keep", bins["tc"])
+			if err != nil {
+				return 0, err
+			}
+			b.Logf("%s", r)
+			record("tc-keep", r)
+			return r.wall, nil
+		}},
 		impl{name: "ours", noWarmup: true, run: func(ctx context.Context) (time.Duration, error) {
 			r, err := runSuite(ctx, cli, "ours", bins["ours"])
 			if err != nil {
@@ -113,7 +139,7 @@ func BenchmarkSuite(b *testing.B) {
 			return r.wall, nil
 		}},
 	)
-	for _, impl := range []string{"ours", "tc"} {
+	for _, impl := range []string{"ours", "tc", "tc-keep"} {
 		for _, p := range suitePackages {
 			b.ReportMetric(ms(median(pkgTimes[impl+"-"+p])), impl+"-"+p+"-ms")
 		}
@@ -121,10 +147,30 @@ func BenchmarkSuite(b *testing.B) {
 	if cold > 0 {
 		b.ReportMetric(ms(cold), "ours-cold-ms")
 	}
+	if tcCold > 0 {
+		b.ReportMetric(ms(tcCold), "tc-cold-ms")
+	}
+}
+
+// removeKeptImages removes the images the testcontainers-go suite kept under
+// tcsuite.KeepImageEnv in this process.
+func removeKeptImages(ctx context.Context, cli *client.Client) {
+	is, err := cli.ImageList(ctx, image.ListOptions{})
+	if err != nil {
+		return
+	}
+	for _, im := range is {
+		for _, tag := range im.RepoTags {
+			if strings.HasPrefix(tag, tcsuite.KeepImageRepo+"/") && strings.Contains(tag, ":"+session+"-") {
+				_, _ = cli.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true})
+			}
+		}
+	}
 }
 
 var (
 	suiteWarm    sync.Once
+	suiteWarmTC  sync.Once
 	suiteCompile sync.Once
 	suiteBins    map[string]map[string]string // implementation -> package -> binary
 	suiteErr     error
@@ -221,18 +267,21 @@ func runSuite(ctx context.Context, cli *client.Client, impl string, bins map[str
 		"BENCH_TCSUITE=1",
 		"BENCH_SESSION="+session,
 	)
+	if impl == "tc-keep" {
+		env = append(env, tcsuite.KeepImageEnv+"="+session)
+	}
 	r := suiteRun{impl: impl, pkgs: map[string]pkgRun{}}
 	t0 := time.Now()
 	for _, p := range suitePackages {
 		var out bytes.Buffer
 		cmd := exec.CommandContext(ctx, bins[p], "-test.v", "-test.count=1", "-test.timeout="+suiteTimeout.String())
-		cmd.Dir = filepath.Join(suiteModules[impl], p)
+		cmd.Dir = filepath.Join(suiteModules[suiteBinary[impl]], p)
 		cmd.Env = env
 		cmd.Stdout, cmd.Stderr = &out, &out
 		cmd.WaitDelay = 10 * time.Second
 		start := time.Now()
 		err := cmd.Run()
-		pr := pkgRun{wall: time.Since(start), builds: len(buildLine[impl].FindAllIndex(out.Bytes(), -1))}
+		pr := pkgRun{wall: time.Since(start), builds: len(buildLine[suiteBinary[impl]].FindAllIndex(out.Bytes(), -1))}
 		var failed []string
 		for _, m := range testLine.FindAllSubmatch(out.Bytes(), -1) {
 			if string(m[1]) != "PASS" {
@@ -281,7 +330,7 @@ func leftovers(ctx context.Context, cli *client.Client, impl string, proc *os.Pr
 	defer cancel()
 	var f filters.Args
 	switch {
-	case impl == "tc":
+	case impl == "tc" || impl == "tc-keep":
 		f = filters.NewArgs(filters.Arg("label", tcsuite.LabelSession+"="+session))
 	case proc != nil:
 		f = filters.NewArgs(
@@ -315,6 +364,9 @@ func leftovers(ctx context.Context, cli *client.Client, impl string, proc *os.Pr
 		is, err := cli.ImageList(ctx, image.ListOptions{All: true, Filters: f})
 		errs = append(errs, err)
 		for _, im := range is {
+			if slices.ContainsFunc(im.RepoTags, func(t string) bool { return strings.HasPrefix(t, tcsuite.KeepImageRepo+"/") }) {
+				continue // kept on purpose by a tc-keep run; removed at the end
+			}
 			left = append(left, "image "+strings.Join(im.RepoTags, ","))
 			_, err := cli.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: true, PruneChildren: true})
 			errs = append(errs, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	testcontainers "github.com/testcontainers/testcontainers-go"
@@ -42,6 +43,10 @@ const (
 func BenchmarkWaitLatency(b *testing.B) {
 	cli := dockerClient(b)
 	ref := testimages.GoProgram(b, "testdata/latency")
+	shellRef, err := withShell(b.Context(), cli, ref)
+	if err != nil {
+		b.Fatal(err)
+	}
 	compare(b, false,
 		impl{name: "ours-port", run: func(ctx context.Context) (time.Duration, error) {
 			return oursLatency(ctx, containers.Image(ref).Cmd("port").Expose(httpPort).WaitFor(wait.ForPort(httpPort)), listeningPrefix)
@@ -51,6 +56,12 @@ func BenchmarkWaitLatency(b *testing.B) {
 		}},
 		impl{name: "tc-port", run: func(ctx context.Context) (time.Duration, error) {
 			return tcLatency(ctx, tcRequest(ref, []string{"port"}, httpPort, tcwait.ForListeningPort(httpPort)), listeningPrefix)
+		}},
+		// The same program in an image with a shell: testcontainers-go's
+		// ForListeningPort then also runs its check inside the container (a shell
+		// command reading /proc/net/tcp*), which it cannot do in a FROM scratch image.
+		impl{name: "tc-port-sh", run: func(ctx context.Context) (time.Duration, error) {
+			return tcLatency(ctx, tcRequest(shellRef, []string{"port"}, httpPort, tcwait.ForListeningPort(httpPort)), listeningPrefix)
 		}},
 		impl{name: "ours-log", run: func(ctx context.Context) (time.Duration, error) {
 			return oursLatency(ctx, containers.Image(ref).Cmd("log").WaitFor(wait.ForLog(readyPrefix)), readyPrefix)
@@ -227,4 +238,26 @@ func since(log, prefix string, done time.Time) (time.Duration, error) {
 		return 0, fmt.Errorf("read readiness moment: %w", err)
 	}
 	return done.Sub(time.Unix(0, ns)), nil
+}
+
+// withShell builds, once per process, an image that runs the program of the FROM
+// scratch image ref on top of busybox, so that a shell is there; TestMain removes it.
+func withShell(ctx context.Context, cli *client.Client, ref string) (string, error) {
+	tag := "containertest-bench/latency-sh:" + session
+	dir, err := os.MkdirTemp("", "bench-latency-sh-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	df := fmt.Sprintf("FROM %s AS prog\nFROM %s\nCOPY --from=prog /app /app\nENTRYPOINT [\"/app\"]\n", ref, busybox)
+	if err := os.WriteFile(dir+"/Dockerfile", []byte(df), 0o644); err != nil {
+		return "", err
+	}
+	if err := rawImageBuild(ctx, cli, dir, tag, nil); err != nil {
+		return "", err
+	}
+	cleanups = append(cleanups, func(ctx context.Context, cli *client.Client) {
+		_, _ = cli.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true})
+	})
+	return tag, nil
 }

@@ -30,10 +30,12 @@ package tcsuite
 
 import (
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,7 +98,28 @@ func Labels() map[string]string {
 // process, so that the builds of one process share layers among themselves, as a
 // testcontainers-go user's builds do, and nothing else. With no proxy set it changes
 // nothing in a build: it only exempts hosts from a proxy.
-var IsolationArg = [2]string{"no_proxy", "tcsuite-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ".invalid"}
+//
+// Under KeepImageEnv the value is that variable's instead, the same in every process
+// of one benchmark run, so that the builds of later processes find the layers of
+// earlier ones (and still not containertest's).
+var IsolationArg = [2]string{"no_proxy", isolationValue()}
+
+func isolationValue() string {
+	if id := os.Getenv(KeepImageEnv); id != "" {
+		return "tcsuite-keep-" + id + ".invalid"
+	}
+	return "tcsuite-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ".invalid"
+}
+
+// KeepImageEnv, when set (to an id of the benchmark run), runs the suite in
+// testcontainers-go's fairest configuration for builds: FromDockerfile with KeepImage,
+// so that Terminate leaves the built image and its layers behind and the engine's
+// layer cache serves the next build of an unchanged context. The images are tagged
+// KeepImageRepo/<context dir>:<id>-<args hash>; the benchmark removes them at its end.
+const KeepImageEnv = "BENCH_TC_KEEP_IMAGE"
+
+// KeepImageRepo is the repository prefix of the images kept under KeepImageEnv.
+const KeepImageRepo = "tcsuite-keep"
 
 // Dockerfile returns the build of the Dockerfile in the build context dir with
 // the given build arguments ("KEY", "value", ...), as testcontainers-go's
@@ -107,7 +130,18 @@ func Dockerfile(dir string, args ...string) testcontainers.FromDockerfile {
 		v := args[i+1]
 		ba[args[i]] = &v
 	}
-	return testcontainers.FromDockerfile{Context: dir, Dockerfile: "Dockerfile", BuildArgs: ba}
+	fd := testcontainers.FromDockerfile{Context: dir, Dockerfile: "Dockerfile", BuildArgs: ba}
+	if id := os.Getenv(KeepImageEnv); id != "" {
+		h := fnv.New32a()
+		for _, a := range args {
+			h.Write([]byte(a))
+			h.Write([]byte{0})
+		}
+		fd.KeepImage = true
+		fd.Repo = KeepImageRepo + "/" + strings.ToLower(filepath.Base(filepath.Clean(dir)))
+		fd.Tag = fmt.Sprintf("%s-%08x", id, h.Sum32())
+	}
+	return fd
 }
 
 // Loopback binds the given container ports to random ports of 127.0.0.1 instead of
