@@ -1,26 +1,17 @@
 package containers
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/api/types/registry"
 
+	"github.com/containertest/containertest/internal/dockercfg"
 	"github.com/containertest/containertest/internal/engine"
 )
 
@@ -46,7 +37,7 @@ func pullImage(ctx context.Context, eng *engine.Engine, ref string) error {
 
 // pullImagePlatform is pullImage for a platform ("" for the engine's).
 func pullImagePlatform(ctx context.Context, eng *engine.Engine, ref, platform string) error {
-	auth, source, err := registryAuth(ctx, ref, dockerConfigDir())
+	auth, source, err := dockercfg.RegistryAuth(ctx, ref, dockercfg.DirFromOS())
 	if err != nil {
 		return err
 	}
@@ -151,163 +142,4 @@ func pullErrorKind(err error) error {
 // not be pulled either: it wraps ErrImageNotFound and the pull's error.
 func missingImageError(ref string, pullErr error) error {
 	return fmt.Errorf("image %s not found locally; pull failed: %w; build or load it first: %w", ref, pullErr, ErrImageNotFound)
-}
-
-func dockerConfigDir() string {
-	if d := os.Getenv("DOCKER_CONFIG"); d != "" {
-		return d
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "" // no config to read, rather than a .docker in the working directory
-	}
-	return filepath.Join(home, ".docker")
-}
-
-type dockerConfig struct {
-	Auths map[string]struct {
-		Auth          string `json:"auth"`
-		Username      string `json:"username"`
-		Password      string `json:"password"`
-		IdentityToken string `json:"identitytoken"`
-	} `json:"auths"`
-	CredsStore  string            `json:"credsStore"`
-	CredHelpers map[string]string `json:"credHelpers"`
-}
-
-// credentialHelperTimeout bounds one run of a credential helper: a helper that waits
-// for a keychain prompt nobody answers must not hang the test.
-var credentialHelperTimeout = 15 * time.Second
-
-// registryAuth returns the encoded credentials for the registry of ref from the Docker
-// CLI's config (inline auths, credential helpers, or the credential store), or "" when
-// there are none, and says where they came from (for error messages).
-func registryAuth(ctx context.Context, ref, configDir string) (auth, source string, err error) {
-	named, err := reference.ParseNormalizedNamed(ref)
-	if err != nil {
-		return "", "", fmt.Errorf("parse image reference %q: %w", ref, err)
-	}
-	host := reference.Domain(named)
-	if configDir == "" {
-		return "", "none sent: no Docker config directory (neither DOCKER_CONFIG nor HOME is set)", nil
-	}
-	cfgPath := filepath.Join(configDir, "config.json")
-	b, err := os.ReadFile(cfgPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Sprintf("none sent: %s does not exist", cfgPath), nil
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("read docker config: %w", err)
-	}
-	var cfg dockerConfig
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return "", "", fmt.Errorf("parse docker config %s: %w", cfgPath, err)
-	}
-	keys := []string{host, "https://" + host, "http://" + host}
-	if host == "docker.io" {
-		keys = append([]string{"https://index.docker.io/v1/", "index.docker.io"}, keys...)
-	}
-	var ac registry.AuthConfig
-	found := false
-	helper, helperFrom := cfg.CredHelpers[host], "credHelpers"
-	if helper == "" {
-		helper, helperFrom = cfg.CredsStore, "credsStore"
-	}
-	var helperNote string
-	if helper != "" {
-		helperNote = fmt.Sprintf("credential helper docker-credential-%s (%s in %s) has none for %s", helper, helperFrom, cfgPath, host)
-		for _, k := range keys {
-			u, secret, ok, err := credentialHelper(ctx, helper, k)
-			if err != nil {
-				if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-					return "", "", fmt.Errorf("get credentials for %s: %w", host, err)
-				}
-				// As without credentials; the note says why, should the registry refuse.
-				helperNote = fmt.Sprintf("credential helper docker-credential-%s (%s in %s) failed: %v", helper, helperFrom, cfgPath, err)
-				continue
-			}
-			if ok {
-				ac, found = registry.AuthConfig{Username: u, Password: secret, ServerAddress: k}, true
-				if u == "<token>" {
-					ac = registry.AuthConfig{IdentityToken: secret, ServerAddress: k}
-				}
-				source = fmt.Sprintf("from credential helper docker-credential-%s (%s in %s) for %s", helper, helperFrom, cfgPath, k)
-				break
-			}
-		}
-	}
-	if !found {
-		for _, k := range keys {
-			a, ok := cfg.Auths[k]
-			if !ok {
-				continue
-			}
-			ac = registry.AuthConfig{Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken, ServerAddress: k}
-			if a.Auth != "" {
-				dec, err := base64.StdEncoding.DecodeString(a.Auth)
-				if err != nil {
-					return "", "", fmt.Errorf("docker config %s: auth for %s is not base64: %w", cfgPath, k, err)
-				}
-				u, p, ok := strings.Cut(string(dec), ":")
-				if !ok {
-					return "", "", fmt.Errorf("docker config %s: auth for %s is not user:password", cfgPath, k)
-				}
-				ac.Username, ac.Password = u, p
-			}
-			found = true
-			source = fmt.Sprintf("from auths[%q] in %s", k, cfgPath)
-			break
-		}
-	}
-	if !found {
-		if helperNote != "" {
-			return "", "none sent: " + helperNote, nil
-		}
-		return "", fmt.Sprintf("none sent: %s has none for %s", cfgPath, host), nil
-	}
-	if ac.Username != "" {
-		source = "user " + strconv.Quote(ac.Username) + " " + source
-	}
-	auth, err = registry.EncodeAuthConfig(ac)
-	if err != nil {
-		return "", "", fmt.Errorf("encode credentials for %s: %w", host, err)
-	}
-	return auth, source, nil
-}
-
-// credentialHelper runs docker-credential-<name> get for server, bounded by ctx and
-// credentialHelperTimeout. ok is false, with a nil error, when the helper has no
-// credentials for server.
-func credentialHelper(ctx context.Context, name, server string) (user, secret string, ok bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, credentialHelperTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker-credential-"+name, "get")
-	cmd.Stdin = strings.NewReader(server)
-	// A helper's children (a shell script's, say) must not keep the pipes open after
-	// the helper was killed.
-	cmd.WaitDelay = time.Second
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return "", "", false, fmt.Errorf("credential helper docker-credential-%s: no answer within %v: %w", name, credentialHelperTimeout, cerr)
-		}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			// The protocol's answer for "nothing stored for this server".
-			if strings.Contains(strings.ToLower(out.String()+stderr.String()), "credentials not found") {
-				return "", "", false, nil
-			}
-			return "", "", false, fmt.Errorf("%w: %s", err, strings.TrimSpace(out.String()+" "+stderr.String()))
-		}
-		return "", "", false, err
-	}
-	var r struct{ Username, Secret string }
-	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-		return "", "", false, fmt.Errorf("credential helper docker-credential-%s: bad answer: %w", name, err)
-	}
-	if r.Secret == "" {
-		return "", "", false, nil
-	}
-	return r.Username, r.Secret, true, nil
 }

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+
+	"github.com/containertest/containertest/internal/dockercfg"
 )
 
 // DefaultSocket is the engine's standard unix socket.
@@ -71,12 +73,7 @@ func EnvironFromOS() Environ {
 	}
 }
 
-func (e Environ) configDir() string {
-	if e.DockerConfig != "" {
-		return e.DockerConfig
-	}
-	return filepath.Join(e.Home, ".docker")
-}
+func (e Environ) configDir() string { return dockercfg.Dir(e.DockerConfig, e.Home) }
 
 // Candidates lists, in order, the places to look for an engine:
 // DOCKER_HOST, the Docker CLI's current context, the default socket, the rootless socket.
@@ -210,25 +207,20 @@ func normalizeHost(h string, useTLS bool) (string, error) {
 	return h, nil
 }
 
-type cliConfig struct {
-	CurrentContext string `json:"currentContext"`
-}
-
 // currentContext reads the Docker CLI's current context name from config.json.
-// A missing file means the default context.
+// A missing file, or no config directory, means the default context.
 func currentContext(configDir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(configDir, "config.json"))
+	if configDir == "" {
+		return "", nil
+	}
+	f, _, err := dockercfg.Read(configDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("read docker config: %w", err)
+		return "", err
 	}
-	var cfg cliConfig
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return "", fmt.Errorf("parse docker config %s: %w", filepath.Join(configDir, "config.json"), err)
-	}
-	return cfg.CurrentContext, nil
+	return f.CurrentContext, nil
 }
 
 type contextMeta struct {
@@ -242,6 +234,9 @@ type contextMeta struct {
 // contextCandidate reads a CLI context's docker endpoint: the metadata lives in
 // contexts/meta/<sha256(name)>/meta.json, TLS material in contexts/tls/<sha256(name)>/docker/.
 func contextCandidate(configDir, name string) (Candidate, error) {
+	if configDir == "" {
+		return Candidate{}, fmt.Errorf("docker context %q: no Docker config directory (neither DOCKER_CONFIG nor HOME is set)", name)
+	}
 	sum := sha256.Sum256([]byte(name))
 	id := hex.EncodeToString(sum[:])
 	metaPath := filepath.Join(configDir, "contexts", "meta", id, "meta.json")
