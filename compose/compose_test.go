@@ -146,9 +146,8 @@ func TestUpCoreKeys(t *testing.T) {
 		t.Errorf("/www is %q, want tmpfs", got)
 	}
 	// network_mode: none, and the one-shot exited 0.
-	st := stack.Service("init").Status()
-	if !st.Exited || st.ExitCode != 0 {
-		t.Errorf("init status %+v, want exited 0", st)
+	if info, err := stack.Service("init").Inspect(t.Context()); err != nil || info.State != "exited" || info.ExitCode != 0 {
+		t.Errorf("init: state %q, exit code %d (%v); want exited with 0", info.State, info.ExitCode, err)
 	}
 }
 
@@ -160,8 +159,8 @@ func TestDependsOnConditions(t *testing.T) {
 	stack := busybox(t, "depends.yaml").Up(t)
 	// app's command exits 1 unless migrate's marker and db's health file existed
 	// at its start; it is running, so both conditions held.
-	if st := stack.Service("app").Status(); !st.Running {
-		t.Fatalf("app status %+v", st)
+	if info, err := stack.Service("app").Inspect(t.Context()); err != nil || !info.Running {
+		t.Fatalf("app: state %q (%v), want running", info.State, err)
 	}
 	if got := exec1(t, stack.Service("app"), "sh", "-c", "echo $(cat /shared/order)"); got != "db migrate app" {
 		t.Errorf("start order %q", got)

@@ -546,8 +546,9 @@ func TestWaitForAddsToHealth(t *testing.T) {
       retries: 100
 `)
 	stack := compose.File(file).Env("BUSYBOX", testimages.Busybox(t)).WaitFor("hc", wait.ForLog("started")).Up(t)
-	if st := stack.Service("hc").Status(); st.Health != "healthy" {
-		t.Errorf("health %q after Up, want healthy", st.Health)
+	info, err := stack.Service("hc").Inspect(t.Context())
+	if err != nil || info.Health == nil || info.Health.Status != "healthy" {
+		t.Errorf("health %+v (%v) after Up, want healthy", info.Health, err)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/containertest/containertest/containers"
 	"github.com/containertest/containertest/internal/engine"
 	"github.com/containertest/containertest/internal/reaper"
+	"github.com/containertest/containertest/internal/waitwire"
 	"github.com/containertest/containertest/network"
 	"github.com/containertest/containertest/volume"
 	"github.com/containertest/containertest/wait"
@@ -529,8 +530,8 @@ func (p Project) startServices(ctx context.Context, t testing.TB, proj *types.Pr
 					if len(strategies) == 1 {
 						s = strategies[0]
 					}
-					if err := wait.Ready(gctx, c, s, c.StartTimeout()); err != nil {
-						return fmt.Errorf("service %s: wait for container %s: %w", name, c.Name(), err)
+					if err := c.WaitFor(gctx, s); err != nil {
+						return fmt.Errorf("service %s: %w", name, err)
 					}
 				}
 				close(u.ready)
@@ -562,7 +563,7 @@ func exitedServices(ctx context.Context, units map[string][]*unit, oneShot map[s
 	var errs []error
 	for _, name := range sortedKeys(units) {
 		for _, u := range units[name] {
-			st := u.c.Status()
+			st := statusOf(u.c)
 			if oneShot[name] || !st.Exited || st.ExitCode == 0 {
 				continue
 			}
@@ -586,7 +587,7 @@ func composeWaits(c *containers.Container, oneShot bool) []wait.Strategy {
 	switch {
 	case oneShot:
 		return []wait.Strategy{wait.ForExit(0)}
-	case c.Status().HasHealthCheck:
+	case statusOf(c).HasHealthCheck:
 		return []wait.Strategy{healthy{}}
 	}
 	return nil
@@ -661,7 +662,7 @@ func awaitDeps(ctx context.Context, name string, svc types.ServiceConfig, units 
 				case <-ctx.Done():
 					return ctx.Err()
 				}
-				if !u.c.Status().HasHealthCheck {
+				if !statusOf(u.c).HasHealthCheck {
 					return fmt.Errorf("service %s depends on %s being healthy, but %s has no health check: %w", name, d, d, ErrInvalid)
 				}
 			}
@@ -683,9 +684,14 @@ type healthy struct{}
 func (healthy) String() string { return "health check" }
 
 func (healthy) WaitUntilReady(ctx context.Context, t wait.Target) error {
+	o, ok := waitwire.Enrich(t).(waitwire.Observed)
+	hl, _ := waitwire.Enrich(t).(waitwire.HealthLogger)
+	if !ok || hl == nil {
+		return fmt.Errorf("health check: container %s does not report its health", t.Name())
+	}
 	for {
-		ch := t.StatusChanged()
-		st := t.Status()
+		ch := o.StatusChanged()
+		st := o.Status()
 		switch {
 		case !st.HasHealthCheck:
 			return fmt.Errorf("health check: container %s has none", t.Name())
@@ -693,7 +699,7 @@ func (healthy) WaitUntilReady(ctx context.Context, t wait.Target) error {
 			return nil
 		case st.Health == "unhealthy":
 			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-			out, err := t.HealthLog(pctx)
+			out, err := hl.HealthLog(pctx)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("health check: %w (probe output unavailable: %v)", ErrUnhealthy, err)
@@ -706,6 +712,11 @@ func (healthy) WaitUntilReady(ctx context.Context, t wait.Target) error {
 			return fmt.Errorf("health check: %w (health %q)", ctx.Err(), st.Health)
 		}
 	}
+}
+
+// statusOf is the container's state from the engine's events.
+func statusOf(c *containers.Container) waitwire.Status {
+	return waitwire.Enrich(c).(waitwire.Observed).Status()
 }
 
 // fixedPorts publishes the service's ports at the host ports of the file (see

@@ -326,3 +326,70 @@ func lastUsed(key string, created int64) time.Time {
 	}
 	return time.Unix(created, 0)
 }
+
+// PruneBuildCache removes cached build images that no Build has used for olderThan,
+// and returns their tags (or ids, for images a NoCache rebuild replaced, which are
+// always removed). Images still used by a container are kept. The last use is recorded
+// under the cache directory (CONTAINERTEST_CACHE_DIR); an image with no record there
+// counts as last used when it was built.
+func PruneBuildCache(ctx context.Context, olderThan time.Duration) ([]string, error) {
+	eng, err := engine.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := eng.Client.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelBuildKey))})
+	if err != nil {
+		return nil, fmt.Errorf("prune build cache: list images: %w", err)
+	}
+	cutoff := time.Now().Add(-olderThan)
+	var removed []string
+	var errs []error
+	all := cacheImages(imgs)
+	for _, img := range all {
+		if len(img.tags) == 0 {
+			if !replacedImage(img, all) {
+				continue // the last image of a build still running, say
+			}
+			if _, err := eng.Client.ImageRemove(ctx, img.id, image.RemoveOptions{PruneChildren: true}); err != nil {
+				if !errdefs.IsConflict(err) && !errdefs.IsNotFound(err) {
+					errs = append(errs, fmt.Errorf("remove replaced image %s: %w", shortID(img.id), err))
+				}
+				continue
+			}
+			removed = append(removed, img.id)
+			continue
+		}
+		if img.lastUsed.After(cutoff) {
+			continue
+		}
+		var gone []string
+		for _, tag := range img.tags {
+			if _, err := eng.Client.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true}); err != nil {
+				if !errdefs.IsConflict(err) { // a conflict means a container still uses it
+					errs = append(errs, fmt.Errorf("remove %s: %w", tag, err))
+				}
+				continue
+			}
+			gone = append(gone, tag)
+		}
+		if len(gone) == 0 {
+			continue
+		}
+		removed = append(removed, gone...)
+		_ = buildcache.Forget(img.key)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return removed, fmt.Errorf("prune build cache: %w", err)
+	}
+	return removed, nil
+}
+
+// dangling reports whether an image has no tag left.
+func dangling(tags []string) bool {
+	for _, t := range tags {
+		if t != "<none>:<none>" {
+			return false
+		}
+	}
+	return true
+}

@@ -190,7 +190,7 @@ func TestExec(t *testing.T) {
 func TestExecInStoppedContainer(t *testing.T) {
 	c := containers.Image(busybox).Cmd("sleep", "60").WaitFor().Start(t)
 	require.NoError(t, c.Kill(t.Context(), "SIGKILL"))
-	require.Eventually(t, func() bool { return c.Status().Exited }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return containers.StatusOf(c).Exited }, 10*time.Second, 10*time.Millisecond)
 	_, err := c.Exec(t.Context(), "true")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), c.Name())

@@ -31,7 +31,7 @@ func eventGoroutines() []string {
 	}
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "containers.(*eventHub).run") || strings.Contains(g, "client.(*Client).Events") {
+		if strings.Contains(g, "eventhub.(*Hub).run") || strings.Contains(g, "client.(*Client).Events") {
 			out = append(out, g)
 		}
 	}

@@ -1,6 +1,9 @@
 package containers
 
 import (
+	"github.com/containertest/containertest/internal/eventhub"
+	"github.com/containertest/containertest/internal/waitwire"
+
 	"context"
 	"net"
 	"path/filepath"
@@ -17,14 +20,7 @@ func BuildsRun() int64 { return buildsRun.Load() }
 // EventStream reports whether the event hub has a stream open, and returns a channel
 // that is closed when the goroutine of the most recently opened stream has returned
 // (nil when none was ever opened).
-func EventStream() (open bool, done <-chan struct{}) {
-	hub.mu.Lock()
-	defer hub.mu.Unlock()
-	if hub.last != nil {
-		done = hub.last.done
-	}
-	return hub.stream != nil, done
-}
+func EventStream() (open bool, done <-chan struct{}) { return eventhub.Default.Stream() }
 
 // SetBeforeSendHook makes f run in every build between its key and its archive, until
 // the test ends.
@@ -93,3 +89,10 @@ const (
 	LabelBuildSource  = labelBuildSource
 	LabelBuildContext = labelBuildContext
 )
+
+// StatusOf is the container's state from the engine's events, as the strategies of
+// package wait see it.
+func StatusOf(c *Container) waitwire.Status { return c.state() }
+
+// StatusChangedOf returns a channel closed at the next change of StatusOf.
+func StatusChangedOf(c *Container) <-chan struct{} { return c.stateChanged() }

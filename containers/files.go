@@ -1,16 +1,12 @@
 package containers
 
 import (
-	"archive/tar"
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 
 	"github.com/distribution/reference"
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/versions"
 
 	"github.com/containertest/containertest/internal/engine"
@@ -34,33 +30,6 @@ func absPath(p string) (string, error) {
 		return "", fmt.Errorf("resolve host path %q: %w", p, err)
 	}
 	return abs, nil
-}
-
-// CopyDirTo copies the host directory hostDir into the running (or stopped)
-// container at target, as Spec.CopyDir does before the start: the contents of hostDir
-// become the contents of target, missing parent directories are created, files keep
-// their modes and belong to root. A relative hostDir is resolved against the working
-// directory; target must be absolute.
-func (c *Container) CopyDirTo(ctx context.Context, hostDir, target string) error {
-	if err := checkTarget(target); err != nil {
-		return c.wrap("copy dir to", err)
-	}
-	dir, err := absPath(hostDir)
-	if err != nil {
-		return c.wrap("copy dir to", err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := addDir(tw, dir, target); err != nil {
-		return c.wrap("copy dir to", err)
-	}
-	if err := tw.Close(); err != nil {
-		return c.wrap("copy dir to", err)
-	}
-	if err := c.eng.Client.CopyToContainer(ctx, c.id, "/", &buf, container.CopyToContainerOptions{}); err != nil {
-		return fmt.Errorf("copy dir %s to %s in container %s: %w", hostDir, target, c.name, err)
-	}
-	return nil
 }
 
 // ErrUnsupportedByEngine is wrapped when a spec asks for something the engine's API

@@ -8,6 +8,7 @@ import (
 	"github.com/docker/docker/api/types/versions"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/waitwire"
 	"github.com/containertest/containertest/wait"
 )
 
@@ -97,5 +98,5 @@ func (s Spec) startTimeoutOrDefault() time.Duration {
 	if s.startTimeout > 0 {
 		return s.startTimeout
 	}
-	return wait.DefaultTimeout()
+	return waitwire.DefaultTimeout()
 }

@@ -33,7 +33,7 @@ func TestHealthCheckWithoutIntervalIsProbedQuickly(t *testing.T) {
 		StartTimeout(10 * time.Second).
 		KillOnTeardown().
 		Start(t)
-	require.Equal(t, "healthy", c.Status().Health)
+	require.Equal(t, "healthy", containers.StatusOf(c).Health)
 	if iv := healthInterval(t, c); iv == 0 || iv > time.Second {
 		t.Errorf("probe interval %v, want the test default", iv)
 	}
@@ -55,7 +55,7 @@ func TestImageHealthCheckWithoutIntervalIsProbedQuickly(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644))
 	spec := containers.Build(dir)
 	c := spec.WaitFor(wait.ForHealthy()).StartTimeout(10 * time.Second).Start(t)
-	require.Equal(t, "healthy", c.Status().Health)
+	require.Equal(t, "healthy", containers.StatusOf(c).Health)
 	if iv := healthInterval(t, c); iv == 0 || iv > time.Second {
 		t.Errorf("probe interval %v, want the test default", iv)
 	}

@@ -216,3 +216,107 @@ func (c *Container) logLifecycle(what string, since time.Time) {
 	}
 	l.Logf("containers: container %s (%s) %s in %v", c.name, c.image, what, time.Since(since).Round(time.Millisecond))
 }
+
+// Stop stops the container gracefully: SIGTERM (or the image's stop signal), then
+// SIGKILL after timeout. A timeout of 0 kills at once; DefaultStopTimeout is the
+// engine's usual 10 s. A negative timeout is an error.
+func (c *Container) Stop(ctx context.Context, timeout time.Duration) error {
+	opts, err := stopOptions(timeout)
+	if err != nil {
+		return c.wrap("stop", err)
+	}
+	if err := c.runHooks(ctx, hookBeforeStop); err != nil {
+		return err
+	}
+	if err := c.eng.Client.ContainerStop(ctx, c.id, opts); err != nil {
+		return c.wrap("stop", err)
+	}
+	return c.runHooks(ctx, hookAfterStop)
+}
+
+// Start starts a container made by Spec.Create or CreateContext, or a stopped one again,
+// and waits until it is ready, with the spec's strategies. The first start of a created
+// container also runs the spec's AfterStart and AfterReady commands; on an error it is
+// left as it is, for the caller (or the test's end) to remove. Published host ports may
+// differ from a previous run.
+func (c *Container) Start(ctx context.Context) error {
+	if first, err := c.startCreated(ctx); first {
+		return err
+	}
+	if err := c.newRun(ctx); err != nil {
+		return c.wrap("start", err)
+	}
+	if err := c.runHooks(ctx, hookBeforeStart); err != nil {
+		return err
+	}
+	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
+		return c.wrap("start", err)
+	}
+	return c.readyAgain(ctx)
+}
+
+// Restart stops the container (SIGTERM, SIGKILL after timeout, as Stop: 0 kills at
+// once), starts it again and waits until it is ready. The engine assigns new random host
+// ports on restart: look them up again with MappedPort afterwards.
+func (c *Container) Restart(ctx context.Context, timeout time.Duration) error {
+	opts, err := stopOptions(timeout)
+	if err != nil {
+		return c.wrap("restart", err)
+	}
+	// Stop and start rather than the engine's restart: in between, the log marks where
+	// the new run's lines begin, for the waits.
+	if err := c.eng.Client.ContainerStop(ctx, c.id, opts); err != nil {
+		return c.wrap("restart", err)
+	}
+	if err := c.newRun(ctx); err != nil {
+		return c.wrap("restart", err)
+	}
+	if err := c.runHooks(ctx, hookBeforeStart); err != nil {
+		return err
+	}
+	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
+		return c.wrap("restart", err)
+	}
+	return c.readyAgain(ctx)
+}
+
+func (c *Container) readyAgain(ctx context.Context) error {
+	c.mu.Lock()
+	// The events of the stop may still be in flight; start from what the engine says.
+	c.status.Exited, c.status.Running = false, true
+	c.mu.Unlock()
+	if err := c.afterStart(ctx); err != nil {
+		return err
+	}
+	if err := c.runHooks(ctx, hookAfterStart); err != nil {
+		return err
+	}
+	if err := c.waitReady(ctx); err != nil {
+		return err
+	}
+	return c.runHooks(ctx, hookAfterReady)
+}
+
+// Kill sends signal (e.g. "SIGKILL", "SIGHUP"; "" means SIGKILL) to the process.
+func (c *Container) Kill(ctx context.Context, signal string) error {
+	if err := c.eng.Client.ContainerKill(ctx, c.id, signal); err != nil {
+		return c.wrap("kill", err)
+	}
+	return nil
+}
+
+// Pause freezes every process in the container.
+func (c *Container) Pause(ctx context.Context) error {
+	if err := c.eng.Client.ContainerPause(ctx, c.id); err != nil {
+		return c.wrap("pause", err)
+	}
+	return nil
+}
+
+// Unpause resumes a paused container.
+func (c *Container) Unpause(ctx context.Context) error {
+	if err := c.eng.Client.ContainerUnpause(ctx, c.id); err != nil {
+		return c.wrap("unpause", err)
+	}
+	return nil
+}

@@ -54,7 +54,7 @@ func TestCreateContextTerminate(t *testing.T) {
 	ctx := context.Background()
 	c, err := containers.Image(busybox).Cmd("sleep", "60").CreateContext(ctx)
 	require.NoError(t, err)
-	assert.False(t, c.Status().Running)
+	assert.False(t, containers.StatusOf(c).Running)
 	require.NoError(t, c.Terminate(ctx))
 	requireNoLeak(t, c.Name())
 }
@@ -267,7 +267,7 @@ func TestFailingStopHook(t *testing.T) {
 	var r recorder
 	c := containers.Image(busybox).Cmd("sleep", "600").WaitFor().Hooks(r.hooks("before stop")).Start(t)
 	require.ErrorIs(t, c.Stop(t.Context(), 0), containers.ErrHook)
-	assert.True(t, c.Status().Running)
+	assert.True(t, containers.StatusOf(c).Running)
 }
 
 // The framework's lines go to the Logger, also for Run, which has no test log.

@@ -12,54 +12,42 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/containertest/containertest/wait"
+	"github.com/containertest/containertest/internal/waitwire"
 )
 
-// Listening reports whether a socket in the container listens on the TCP port
-// ("5432/tcp") where the published port reaches it: on a wildcard address, or on the
-// container's address to which the engine forwards the port (with host networking: on
-// the host address that Endpoint names). A server that listens on 127.0.0.1 inside the
-// container does not count. known is false when the container's socket table cannot be
-// read from here: a remote engine, an engine in a VM, another pid namespace. It sends no
-// network traffic. See Listeners for the addresses that do not count.
-func (c *Container) Listening(port string) (listening, known bool) {
-	l := c.Listeners(port)
-	return l.Reachable, l.Known
-}
-
-// Listeners reports what listens on the TCP port ("5432/tcp"), read from the socket
+// listeners reports what listens on the TCP port ("5432/tcp"), read from the socket
 // table of the container's network namespace (/proc/PID/net/tcp and tcp6 of its main
 // process), and which of those sockets the published port reaches. wait.ForPort and
-// wait.ForHTTP use it (see wait.ListenTarget).
-func (c *Container) Listeners(port string) wait.Listeners {
+// wait.ForHTTP use it (see waitwire.Listening).
+func (c *Container) listeners(port string) waitwire.Listeners {
 	p, err := normalizePort(port)
 	if err != nil || !strings.HasSuffix(p, "/tcp") {
-		return wait.Listeners{}
+		return waitwire.Listeners{}
 	}
 	num, _ := strconv.Atoi(strings.TrimSuffix(p, "/tcp"))
 	c.mu.Lock()
 	pid, hostNet, exited := c.pid, c.hostNet, c.status.Exited
 	c.mu.Unlock()
 	if c.eng.Remote {
-		return wait.Listeners{}
+		return waitwire.Listeners{}
 	}
 	if pid <= 0 {
 		// A container whose process exited listens on nothing: that is known, and
 		// must not send a wait to time the engine's proxy instead.
-		return wait.Listeners{Known: exited}
+		return waitwire.Listeners{Known: exited}
 	}
 	proc := "/proc/" + strconv.Itoa(pid)
 	// The pid is the engine's view; make sure this process sees the same one, and that
 	// it is still the container's (a pid can be reused once the container stops).
 	cg, err := os.ReadFile(proc + "/cgroup")
 	if err != nil || !bytes.Contains(cg, []byte(c.id)) {
-		return wait.Listeners{}
+		return waitwire.Listeners{}
 	}
 	var addrs []netip.Addr
 	for _, f := range []string{"/net/tcp", "/net/tcp6"} {
 		b, err := os.ReadFile(proc + f)
 		if err != nil {
-			return wait.Listeners{}
+			return waitwire.Listeners{}
 		}
 		addrs = append(addrs, listenAddrs(b, num)...)
 	}
@@ -75,8 +63,8 @@ func (c *Container) Listeners(port string) wait.Listeners {
 
 // judgeListeners sorts the addresses of listening sockets into those the published port
 // reaches (wildcards always) and the others.
-func judgeListeners(addrs []netip.Addr, reaches func(netip.Addr) bool) wait.Listeners {
-	l := wait.Listeners{Known: true}
+func judgeListeners(addrs []netip.Addr, reaches func(netip.Addr) bool) waitwire.Listeners {
+	l := waitwire.Listeners{Known: true}
 	for _, a := range addrs {
 		a = a.Unmap()
 		switch {

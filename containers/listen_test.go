@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/containertest/containertest/wait"
+	"github.com/containertest/containertest/internal/waitwire"
 )
 
 // Tables as a container's /proc/PID/net shows them (on a little-endian host).
@@ -55,25 +55,25 @@ func TestListenAddrs(t *testing.T) {
 func TestJudgeListeners(t *testing.T) {
 	fwd := forwardReaches([]byte(routeTable))
 	v4, v6 := []byte(tcpTable), []byte(tcp6Table)
-	judge := func(port int) wait.Listeners {
+	judge := func(port int) waitwire.Listeners {
 		return judgeListeners(append(listenAddrs(v4, port), listenAddrs(v6, port)...), fwd)
 	}
-	assert.Equal(t, wait.Listeners{Known: true, Reachable: true}, judge(8080), "0.0.0.0")
-	assert.Equal(t, wait.Listeners{Known: true, Reachable: true}, judge(8084), "::")
-	assert.Equal(t, wait.Listeners{Known: true, Elsewhere: []string{"127.0.0.1", "::1"}}, judge(8081), "loopback only")
-	assert.Equal(t, wait.Listeners{Known: true, Elsewhere: []string{"127.0.0.1"}}, judge(8085), "IPv4-mapped loopback")
-	assert.Equal(t, wait.Listeners{Known: true, Reachable: true}, judge(8082), "the address on the default route's network")
-	assert.Equal(t, wait.Listeners{Known: true, Elsewhere: []string{"172.18.0.2"}}, judge(8083), "the address on another network")
-	assert.Equal(t, wait.Listeners{Known: true}, judge(9999), "nothing listens")
+	assert.Equal(t, waitwire.Listeners{Known: true, Reachable: true}, judge(8080), "0.0.0.0")
+	assert.Equal(t, waitwire.Listeners{Known: true, Reachable: true}, judge(8084), "::")
+	assert.Equal(t, waitwire.Listeners{Known: true, Elsewhere: []string{"127.0.0.1", "::1"}}, judge(8081), "loopback only")
+	assert.Equal(t, waitwire.Listeners{Known: true, Elsewhere: []string{"127.0.0.1"}}, judge(8085), "IPv4-mapped loopback")
+	assert.Equal(t, waitwire.Listeners{Known: true, Reachable: true}, judge(8082), "the address on the default route's network")
+	assert.Equal(t, waitwire.Listeners{Known: true, Elsewhere: []string{"172.18.0.2"}}, judge(8083), "the address on another network")
+	assert.Equal(t, waitwire.Listeners{Known: true}, judge(9999), "nothing listens")
 
 	// Without a default route the forwarded address is unknown: only loopback is out.
 	none := forwardReaches(nil)
 	assert.True(t, none(netip.MustParseAddr("172.18.0.2")))
-	assert.Equal(t, wait.Listeners{Known: true, Elsewhere: []string{"127.0.0.1"}}, judgeListeners(addrs("127.0.0.1"), none))
+	assert.Equal(t, waitwire.Listeners{Known: true, Elsewhere: []string{"127.0.0.1"}}, judgeListeners(addrs("127.0.0.1"), none))
 
 	// On the host's network, Endpoint names the host address: a server there counts.
 	host := hostReaches("127.0.0.1")
-	assert.Equal(t, wait.Listeners{Known: true, Reachable: true}, judgeListeners(addrs("127.0.0.1"), host))
-	assert.Equal(t, wait.Listeners{Known: true, Elsewhere: []string{"::1"}}, judgeListeners(addrs("::1"), host))
-	assert.Equal(t, wait.Listeners{Known: true, Elsewhere: []string{"10.1.2.3"}}, judgeListeners(addrs("10.1.2.3"), host))
+	assert.Equal(t, waitwire.Listeners{Known: true, Reachable: true}, judgeListeners(addrs("127.0.0.1"), host))
+	assert.Equal(t, waitwire.Listeners{Known: true, Elsewhere: []string{"::1"}}, judgeListeners(addrs("::1"), host))
+	assert.Equal(t, waitwire.Listeners{Known: true, Elsewhere: []string{"10.1.2.3"}}, judgeListeners(addrs("10.1.2.3"), host))
 }

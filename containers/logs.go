@@ -461,7 +461,7 @@ func (c *Container) readAllLogs(lc *logCopier, follow bool) error {
 // waitRunning returns once the engine says the container runs, or final is closed.
 func (c *Container) waitRunning(final <-chan struct{}) {
 	for !isClosed(final) {
-		changed := c.StatusChanged()
+		changed := c.stateChanged()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		info, err := c.eng.Client.ContainerInspect(ctx, c.id)
 		cancel()

@@ -202,8 +202,8 @@ func TestLogsOfTTYContainer(t *testing.T) {
 func waitExited(t *testing.T, c *containers.Container) {
 	t.Helper()
 	for {
-		ch := c.StatusChanged()
-		if c.Status().Exited {
+		ch := containers.StatusChangedOf(c)
+		if containers.StatusOf(c).Exited {
 			return
 		}
 		select {

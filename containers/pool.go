@@ -189,7 +189,7 @@ func (p *Pool) get(ctx context.Context) (*Container, error) {
 			p.discard(r.c)
 			return nil, ErrPoolClosed
 		}
-		if st := r.c.Status(); st.Exited {
+		if st := r.c.state(); st.Exited {
 			// It ran while waiting and is gone: a pooled container is only ever handed
 			// out ready, so take the next one.
 			p.discard(r.c)

@@ -21,6 +21,7 @@ import (
 	dnetwork "github.com/docker/docker/api/types/network"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/eventhub"
 	"github.com/containertest/containertest/internal/reaper"
 )
 
@@ -87,7 +88,7 @@ func (s Spec) reuseRefusal() error {
 // longer follows the container's events (the last such registration closes the
 // stream), and the container stays for the next test or process.
 func (c *Container) release() {
-	hub.unsubscribe(c.id)
+	eventhub.Default.Unsubscribe(c.id)
 }
 
 // startReused is Start for a spec with Reuse. ok is false when reuse is turned off:
@@ -173,7 +174,7 @@ func (s Spec) startReused(ctx context.Context, t testing.TB) (_ *Container, ok b
 	if err := c.copyInitial(ctx); err != nil {
 		return fail(err)
 	}
-	if err := hub.subscribe(ctx, eng, id, c.applyEvent); err != nil {
+	if err := eventhub.Default.Subscribe(ctx, eng, id, c.applyEvent); err != nil {
 		return fail(err)
 	}
 	if err := eng.Client.ContainerStart(ctx, id, container.StartOptions{}); err != nil {

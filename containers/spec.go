@@ -561,6 +561,9 @@ func (s Spec) KillOnTeardown() Spec {
 
 // Modify registers a function that edits the engine's container configuration just
 // before the container is created: the escape hatch for settings Spec does not cover.
+// It is the one place where types of the Docker SDK (github.com/docker/docker/api)
+// appear in this module's API; a move to the moby/moby modules changes its signature
+// and nothing else a user calls (see CONTRIBUTING.md).
 func (s Spec) Modify(f func(*container.Config, *container.HostConfig)) Spec {
 	if f == nil {
 		return s.fail(errors.New("modify: nil function"))

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
@@ -260,8 +259,3 @@ func (s Spec) MemoryReservation(bytes int64) Spec {
 	}
 	return s.Modify(func(_ *container.Config, hc *container.HostConfig) { hc.MemoryReservation = bytes })
 }
-
-// StartTimeout is the startup deadline its Spec set with StartTimeout, or 0 when it
-// set none: for code that waits for the container itself (wait.Ready) after starting
-// it without strategies.
-func (c *Container) StartTimeout() time.Duration { return c.spec.startTimeout }

@@ -18,6 +18,7 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/eventhub"
 	"github.com/containertest/containertest/internal/reaper"
 	"github.com/containertest/containertest/internal/scope"
 	"github.com/containertest/containertest/network"
@@ -159,7 +160,7 @@ func (s Spec) launch(ctx context.Context, t testing.TB, andStart bool) (_ *Conta
 				// Nobody holds c any more: stop following its events (the last such
 				// registration closes the stream); the watchdog removes the container
 				// when this process ends, should the engine stay out of reach.
-				hub.unsubscribe(c.id)
+				eventhub.Default.Unsubscribe(c.id)
 				err = fmt.Errorf("%w (and removing the container: %w)", err, rerr)
 			}
 		}
@@ -173,7 +174,7 @@ func (s Spec) launch(ctx context.Context, t testing.TB, andStart bool) (_ *Conta
 	if err := c.copyInitial(ctx); err != nil {
 		return c, err
 	}
-	if err := hub.subscribe(ctx, eng, id, c.applyEvent); err != nil {
+	if err := eventhub.Default.Subscribe(ctx, eng, id, c.applyEvent); err != nil {
 		return c, err
 	}
 	if err := c.runHooks(ctx, hookAfterCreate); err != nil {
@@ -212,7 +213,7 @@ func (c *Container) waitReady(ctx context.Context) error {
 	default:
 		st = wait.All(strategies...)
 	}
-	if err := wait.Ready(ctx, c, st, c.spec.startTimeout); err != nil {
+	if err := c.ready(ctx, st); err != nil {
 		return fmt.Errorf("wait for container %s: %w", c.name, err)
 	}
 	return nil

@@ -8,6 +8,9 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/errdefs"
+
+	"github.com/containertest/containertest/internal/eventhub"
 )
 
 // DefaultStopTimeout is how long a graceful stop waits for the process to exit before
@@ -92,4 +95,41 @@ func writesPersistentStorage(hc *container.HostConfig) bool {
 		}
 	}
 	return false
+}
+
+// Terminate removes the container now, with its anonymous volumes, as teardown does:
+// stopped gracefully when it writes to a named volume or bind mount or the spec says so
+// (see Spec.GracefulStop), else killed at once. Calling it again is harmless.
+func (c *Container) Terminate(ctx context.Context) error {
+	if c.removeNow != nil {
+		return c.removeNow(ctx)
+	}
+	return c.remove(ctx)
+}
+
+// remove runs the terminate hooks around removeContainer.
+func (c *Container) remove(ctx context.Context) error {
+	return c.terminateHooks(ctx, c.removeContainer)
+}
+
+// removeContainer stops the container (see teardownGrace), then kills and removes it
+// with its anonymous volumes in one call.
+func (c *Container) removeContainer(ctx context.Context) error {
+	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	c.stopForTeardown(ctx)
+	c.drainLogs(ctx)
+	err := c.eng.Client.ContainerRemove(ctx, c.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !errdefs.IsNotFound(err) && !strings.Contains(err.Error(), "is already in progress") {
+		return c.wrap("remove", err)
+	}
+	eventhub.Default.Unsubscribe(c.id)
+	c.mu.Lock()
+	c.gone = true
+	c.mu.Unlock()
+	return nil
 }

@@ -144,7 +144,7 @@ func notReadyBecause(ctx context.Context, s fmt.Stringer, start time.Time, last 
 type exitedError struct {
 	strategy string
 	name     string // container name; may be empty
-	status   Status
+	status   status
 	want     int  // the exit code wanted, when wantExit
 	wantExit bool // ForExit: the exit was expected, its code was not
 	detail   string

@@ -1,11 +1,14 @@
 package wait_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,8 +33,10 @@ func Example() {
 	}
 }
 
-// Errors say what the strategy last saw, and can be told apart with errors.Is.
-func ExampleReady() {
+// Errors say what the strategy last saw, and can be told apart with errors.Is. Here a
+// container that never listens is waited for again, after its start, through
+// Container.WaitFor.
+func Example_errors() {
 	ctx := context.Background()
 	c, err := containers.Image("busybox:latest").Cmd("sleep", "600").Expose("5432/tcp").WaitFor().Run(ctx)
 	if err != nil {
@@ -40,13 +45,101 @@ func ExampleReady() {
 	}
 	defer c.Terminate(ctx)
 
-	err = wait.Ready(ctx, c, wait.ForPort("5432/tcp"), 500*time.Millisecond)
+	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	err = c.WaitFor(wctx, wait.ForPort("5432/tcp"))
 	switch {
 	case errors.Is(err, wait.ErrExited):
 		fmt.Println("the container died")
 	case errors.Is(err, context.DeadlineExceeded):
 		fmt.Println("not ready in time:", err)
 	}
+}
+
+// greeting is a strategy of a user's own: ready when the server on port greets with a
+// line that starts with want. It uses nothing of the Target but Host and LookupPort.
+type greeting struct{ port, want string }
+
+func (g greeting) WaitUntilReady(ctx context.Context, t wait.Target) error {
+	for {
+		err := g.check(ctx, t)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("greeting %q from %s: %w (last: %v)", g.want, t.Name(), ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (g greeting) check(ctx context.Context, t wait.Target) error {
+	port, err := t.LookupPort(g.port)
+	if err != nil {
+		return err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(t.Host(), strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if !strings.HasPrefix(line, g.want) {
+		return fmt.Errorf("greeting %q (%v)", line, err)
+	}
+	return nil
+}
+
+// fakeServer is a wait.Target for testing a strategy without an engine: its one port
+// is a listener of the test process.
+type fakeServer struct{ addr *net.TCPAddr }
+
+func (f fakeServer) Name() string { return "fake" }
+func (f fakeServer) Host() string { return f.addr.IP.String() }
+func (f fakeServer) LookupPort(port string) (int, error) {
+	if port != "2525/tcp" {
+		return 0, fmt.Errorf("port %s is not published", port)
+	}
+	return f.addr.Port, nil
+}
+func (f fakeServer) FollowLogs(context.Context) (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader("")), nil
+}
+func (f fakeServer) Exec(context.Context, ...string) (wait.ExecResult, error) {
+	return wait.ExecResult{}, errors.New("the fake runs no commands")
+}
+
+// A strategy of your own implements Strategy against the small Target, and is tested
+// with a fake of it; containers.Spec.WaitFor then takes it like any other.
+func Example_customStrategy() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprint(conn, "220 ready\r\n")
+			conn.Close()
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	target := fakeServer{ln.Addr().(*net.TCPAddr)}
+	fmt.Println(greeting{port: "2525/tcp", want: "220"}.WaitUntilReady(ctx, target))
+	fmt.Println(greeting{port: "25/tcp", want: "220"}.check(ctx, target))
+	// Output:
+	// <nil>
+	// port 25/tcp is not published
 }
 
 // An init container is ready when it has exited with code 0; another exit code fails

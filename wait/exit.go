@@ -15,8 +15,8 @@ type ExitStrategy struct {
 
 // ForExit waits until the container's process has exited with code: for one-shot and
 // init containers (a migration, a data loader). Another exit code fails at once with an
-// error wrapping ErrExited. It follows the die event through the target's Status; it
-// does not poll. Ready does not treat the exit as a failure when it waits for ForExit
+// error wrapping ErrExited. It follows the die event through the engine's event
+// stream; it does not poll. Ready does not treat the exit as a failure when it waits for ForExit
 // or a combination holding it.
 func ForExit(code int) *ExitStrategy { return &ExitStrategy{code: code} }
 
@@ -37,9 +37,12 @@ func (s *ExitStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 	start := time.Now()
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
+	if !isObserved(t) {
+		return fmt.Errorf("%s: container %s does not report its state (the target follows no engine events)", s, t.Name())
+	}
 	for {
-		ch := t.StatusChanged()
-		st := t.Status()
+		ch := observed(t).StatusChanged()
+		st := observed(t).Status()
 		if st.Exited {
 			if st.ExitCode == s.code {
 				return nil

@@ -9,3 +9,10 @@ func SetUnreachableGrace(d time.Duration) (restore func()) {
 	unreachableGrace = d
 	return func() { unreachableGrace = old }
 }
+
+// Ready is ready, for the tests of this package; the containers package reaches it
+// through waitwire.Ready.
+var Ready = ready
+
+// ExpectsExit is expectsExit, for the tests of this package.
+var ExpectsExit = expectsExit

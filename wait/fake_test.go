@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/containertest/containertest/internal/waitwire"
 	"github.com/containertest/containertest/wait"
 )
 
@@ -20,7 +21,7 @@ type fakeTarget struct {
 	tail  string
 
 	mu      sync.Mutex
-	status  wait.Status
+	status  waitwire.Status
 	changed chan struct{}
 
 	exec      func(ctx context.Context, cmd []string) (wait.ExecResult, error)
@@ -34,7 +35,7 @@ func newFake() *fakeTarget {
 		name:    "fake-1",
 		ports:   map[string]int{},
 		changed: make(chan struct{}),
-		status:  wait.Status{Running: true},
+		status:  waitwire.Status{Running: true},
 	}
 }
 
@@ -63,7 +64,7 @@ func (f *fakeTarget) Exec(ctx context.Context, cmd ...string) (wait.ExecResult, 
 	return f.exec(ctx, cmd)
 }
 
-func (f *fakeTarget) Status() wait.Status {
+func (f *fakeTarget) Status() waitwire.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.status
@@ -78,7 +79,7 @@ func (f *fakeTarget) StatusChanged() <-chan struct{} {
 func (f *fakeTarget) HealthLog(ctx context.Context) (string, error) { return f.healthLog, nil }
 
 // setStatus changes the status and wakes those waiting on StatusChanged.
-func (f *fakeTarget) setStatus(change func(*wait.Status)) {
+func (f *fakeTarget) setStatus(change func(*waitwire.Status)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	change(&f.status)
@@ -88,7 +89,7 @@ func (f *fakeTarget) setStatus(change func(*wait.Status)) {
 
 // exit makes the container's process exit with code.
 func (f *fakeTarget) exit(code int, oom bool) {
-	f.setStatus(func(s *wait.Status) {
+	f.setStatus(func(s *waitwire.Status) {
 		s.Running, s.Exited, s.ExitCode, s.OOMKilled = false, true, code, oom
 	})
 }
@@ -104,19 +105,19 @@ func (l listerTarget) ExposedPorts() []string { return l.exposed }
 // listenTarget is a fakeTarget that knows what listens on its container ports.
 type listenTarget struct {
 	*fakeTarget
-	listeners map[string]wait.Listeners // port -> listeners; a missing port is unknown
+	listeners map[string]waitwire.Listeners // port -> listeners; a missing port is unknown
 }
 
-var _ wait.ListenTarget = listenTarget{}
+var _ waitwire.Listening = listenTarget{}
 
-func (l listenTarget) Listeners(port string) wait.Listeners {
+func (l listenTarget) Listeners(port string) waitwire.Listeners {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.listeners[port]
 }
 
 // set changes what listens on port.
-func (l listenTarget) set(port string, ls wait.Listeners) {
+func (l listenTarget) set(port string, ls waitwire.Listeners) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.listeners[port] = ls
@@ -124,9 +125,9 @@ func (l listenTarget) set(port string, ls wait.Listeners) {
 
 // Listeners for listenTarget.
 var (
-	listening    = wait.Listeners{Known: true, Reachable: true}
-	notListening = wait.Listeners{Known: true}
-	loopbackOnly = wait.Listeners{Known: true, Elsewhere: []string{"127.0.0.1"}}
+	listening    = waitwire.Listeners{Known: true, Reachable: true}
+	notListening = waitwire.Listeners{Known: true}
+	loopbackOnly = waitwire.Listeners{Known: true, Elsewhere: []string{"127.0.0.1"}}
 )
 
 // fakeLog is a log that grows by chunks. Each reader replays it from the start and then

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/containertest/containertest/internal/waitwire"
 )
 
 // HealthStrategy waits until the container's Docker health check reports healthy.
@@ -13,8 +15,8 @@ type HealthStrategy struct {
 }
 
 // ForHealthy waits until the container's health check (HEALTHCHECK in the image, or
-// one set by the spec) reports "healthy". It follows the health_status events that the
-// target turns into Status; it does not poll. A container without a health check fails
+// one set by the spec) reports "healthy". It follows the health_status events of the
+// engine's event stream; it does not poll. A container without a health check fails
 // at once. An unhealthy container is waited for (it may recover) until the deadline,
 // and the error then carries the last probe's output.
 func ForHealthy() *HealthStrategy { return &HealthStrategy{} }
@@ -34,9 +36,12 @@ func (s *HealthStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 	start := time.Now()
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
+	if !isObserved(t) {
+		return fmt.Errorf("%s: container %s does not report its state (the target follows no engine events)", s, t.Name())
+	}
 	for {
-		ch := t.StatusChanged()
-		st := t.Status()
+		ch := observed(t).StatusChanged()
+		st := observed(t).Status()
 		if !st.HasHealthCheck {
 			return fmt.Errorf("%s: container %s has no health check: add HEALTHCHECK to the image or set one in the spec", s, t.Name())
 		}
@@ -53,13 +58,17 @@ func (s *HealthStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 
 // lastProbe says what the health check last reported: "unhealthy: <probe output>".
 func (s *HealthStrategy) lastProbe(ctx context.Context, t Target) string {
-	health := t.Status().Health
+	health := observed(t).Status().Health
 	if health == "" {
 		health = "no health report yet"
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
-	out, err := t.HealthLog(ctx)
+	hl, ok := framework(t).(waitwire.HealthLogger)
+	if !ok {
+		return health
+	}
+	out, err := hl.HealthLog(ctx)
 	switch {
 	case err != nil:
 		return fmt.Sprintf("%s (probe output unavailable: %v)", health, err)

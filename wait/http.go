@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/containertest/containertest/internal/waitwire"
 )
 
 // HTTPStrategy waits until an HTTP endpoint of the container answers as expected.
@@ -47,10 +49,10 @@ type HTTPStrategy struct {
 // answers with a 2xx status. The first request goes out at once, later ones after a few
 // milliseconds, growing, so the endpoint is asked as soon as the port accepts. Redirects
 // are not followed: a 3xx is the answer. The port defaults to the first TCP port the
-// target publishes (see PortLister); set it with Port. HTTP needs a TCP port: a wait
+// target publishes (a framework container knows them); set it with Port. HTTP needs a TCP port: a wait
 // without one fails at once.
 //
-// When the target can read the container's socket table (ListenTarget), a server that
+// When the target can read the container's socket table (a framework container on a local engine), a server that
 // listens only where the published port does not reach, such as 127.0.0.1 inside the
 // container, is reported as ForPort reports it, and ends the wait as early.
 func ForHTTP(path string) *HTTPStrategy {
@@ -254,7 +256,7 @@ func (s *HTTPStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 	port := s.port
 	if port == "" {
 		var ps []string
-		if pl, ok := t.(PortLister); ok {
+		if pl, ok := framework(t).(waitwire.PortLister); ok {
 			ps = pl.ExposedPorts()
 		}
 		for _, p := range ps {
@@ -307,7 +309,7 @@ func (s *HTTPStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 	}
 	url := scheme + "://" + net.JoinHostPort(t.Host(), strconv.Itoa(hp)) + s.path
 	who := describeAt{s, url}
-	lt, _ := t.(ListenTarget)
+	lt, _ := framework(t).(waitwire.Listening)
 	watch := reachWatch{port: tcpPortName(port)}
 
 	b := newBackoff(probePace)

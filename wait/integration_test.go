@@ -19,6 +19,7 @@ import (
 
 	"github.com/containertest/containertest/containers"
 	"github.com/containertest/containertest/internal/testimages"
+	"github.com/containertest/containertest/internal/waitwire"
 	"github.com/containertest/containertest/wait"
 )
 
@@ -72,7 +73,7 @@ func nothingListens(t *testing.T) string {
 	t.Helper()
 	tableOnce.Do(func() {
 		c := busybox(t, "exec sleep 600").Expose("8080/tcp").WaitFor().Start(t)
-		_, tableKnown = c.Listening("8080/tcp")
+		tableKnown = waitwire.Enrich(c).(waitwire.Listening).Listeners("8080/tcp").Known
 	})
 	if tableKnown {
 		return "nothing listens"
@@ -103,7 +104,7 @@ func requireLimits(t *testing.T) {
 	}
 }
 
-// proxyOnly hides the container's socket table (wait.ListenTarget), as on an engine in
+// proxyOnly hides the container's socket table (waitwire.Listening), as on an engine in
 // a VM or a rootless one: ForPort must then judge through the userland proxy.
 type proxyOnly struct{ wait.Target }
 
@@ -138,7 +139,7 @@ func TestIntegrationForPort(t *testing.T) {
 		// Without the container's own address, the engine's proxy accepts and closes
 		// every connection while nothing listens, which must not count.
 		c := busybox(t, "sleep 3; exec nc -ll -p 8080 -e cat").Expose("8080/tcp").WaitFor().Start(t)
-		if _, known := c.Listening("8080/tcp"); !known {
+		if !waitwire.Enrich(c).(waitwire.Listening).Listeners("8080/tcp").Known {
 			t.Skip("the container's socket table is not readable from here (tests in a container, an engine in a VM or remote): every ForPort takes the proxy-only path, which the other subtests check")
 		}
 		err := wait.ForPort("8080/tcp").Timeout(500*time.Millisecond).WaitUntilReady(t.Context(), proxyOnly{c})
@@ -238,7 +239,7 @@ func TestIntegrationForHealthy(t *testing.T) {
 		t.Parallel()
 		c := busybox(t, "sleep 0.5; touch /tmp/ok; exec sleep 600").HealthCheck(health).
 			WaitFor(wait.ForHealthy()).Start(t)
-		assert.Equal(t, "healthy", c.Status().Health)
+		assert.Equal(t, "healthy", statusOf(c).Health)
 	})
 	t.Run("timeout says the probe output", func(t *testing.T) {
 		t.Parallel()
@@ -292,7 +293,7 @@ func TestIntegrationForExit(t *testing.T) {
 		t.Parallel()
 		c := busybox(t, "sleep 0.2; echo migrated; exit 0").
 			WaitFor(wait.ForExit(0), wait.ForLog("migrated")).StartTimeout(forever).Start(t)
-		assert.True(t, c.Status().Exited)
+		assert.True(t, statusOf(c).Exited)
 	})
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
@@ -377,4 +378,9 @@ func TestIntegrationAllAny(t *testing.T) {
 		require.ErrorIs(t, err, wait.ErrExited)
 		assert.Contains(t, err.Error(), "exited with code 3, want 0")
 	})
+}
+
+// statusOf is the container's state from the engine's events, as the strategies see it.
+func statusOf(c *containers.Container) waitwire.Status {
+	return waitwire.Enrich(c).(waitwire.Observed).Status()
 }

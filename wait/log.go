@@ -160,8 +160,8 @@ const exitDrain = 5 * time.Second
 // stops, so wait for the exit to be reported and say so (ctx ending first is a timeout).
 func (s *LogStrategy) afterEOF(ctx context.Context, t Target, start time.Time, m logMatcher) error {
 	for {
-		ch := t.StatusChanged()
-		if st := t.Status(); st.Exited {
+		ch := observed(t).StatusChanged()
+		if st := observed(t).Status(); st.Exited {
 			return &exitedError{strategy: s.String(), name: t.Name(), status: st, detail: m.seen()}
 		}
 		select {

@@ -99,7 +99,7 @@ func (s *AnyStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 	// that cannot be satisfied by a dead container must watch for it themselves.
 	var watch func(Strategy) bool
 	if s.expectsExit() {
-		watch = func(c Strategy) bool { return !ExpectsExit(c) }
+		watch = func(c Strategy) bool { return !expectsExit(c) }
 	}
 	results := start(ctx, t, s.list, watch)
 	errs := make([]error, len(s.list))
@@ -141,7 +141,7 @@ func start(ctx context.Context, t Target, list []Strategy, watch func(Strategy) 
 			}
 			err := s.WaitUntilReady(sctx, t)
 			if err != nil && errors.Is(context.Cause(sctx), ErrExited) && ctx.Err() == nil {
-				err = &exitedError{strategy: describe(s), name: t.Name(), status: t.Status()}
+				err = &exitedError{strategy: describe(s), name: t.Name(), status: observed(t).Status()}
 			}
 			results <- result{i, err}
 		}()
@@ -199,7 +199,7 @@ func listString(list []Strategy) string {
 
 func anyExpectsExit(list []Strategy) bool {
 	for _, s := range list {
-		if ExpectsExit(s) {
+		if expectsExit(s) {
 			return true
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/containertest/containertest/internal/waitwire"
 )
 
 // PortStrategy waits until a published port accepts connections. See ForPort.
@@ -21,7 +23,7 @@ type PortStrategy struct {
 // ForPort waits until a process in the container listens on the container port (e.g.
 // "5432/tcp"; "5432" means tcp) and its published host port accepts connections. The
 // first probe comes at once, later ones after a few milliseconds, growing. When the
-// target can read the container's socket table (ListenTarget: a local engine), that
+// target can read the container's socket table (a framework container on a local engine), that
 // says exactly whether the port listens, and the published port is dialled once it
 // does; otherwise a connection to the published port counts only if the engine's
 // userland proxy, which accepts on behalf of the container, keeps it open. Connections
@@ -54,8 +56,8 @@ func (s *PortStrategy) Timeout(d time.Duration) *PortStrategy {
 // only does not count, since nothing outside the container reaches it; that is reported
 // as ForPort reports it (wrapping ErrUnreachableListener, after the same grace).
 //
-// The socket table must be readable from the test process (a local Linux engine; see
-// ListenTarget): where it is not (a remote engine, one in a VM, rootless), the wait fails
+// The socket table must be readable from the test process (a local Linux engine and a
+// framework container): where it is not (a remote engine, one in a VM, rootless), the wait fails
 // at once wrapping ErrNoSocketTable, and a log line or a command (ForLog, ForExec) is the
 // way to wait.
 func (s *PortStrategy) Unpublished() *PortStrategy {
@@ -92,7 +94,7 @@ func (s *PortStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 		return fmt.Errorf("%s: look up port: %w", s, err)
 	}
 	p := portProbe{addr: net.JoinHostPort(t.Host(), strconv.Itoa(hp)), port: s.port}
-	if l, ok := t.(ListenTarget); ok {
+	if l, ok := framework(t).(waitwire.Listening); ok {
 		p.listen = l
 		p.watch.port = tcpPortName(s.port)
 	}
@@ -120,9 +122,9 @@ func (s *PortStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 
 // waitInside is the wait of Unpublished: the socket table only.
 func (s *PortStrategy) waitInside(ctx context.Context, t Target, start time.Time) error {
-	lt, ok := t.(ListenTarget)
+	lt, ok := framework(t).(waitwire.Listening)
 	if !ok {
-		return fmt.Errorf("%s: %w (the target is no ListenTarget); wait for a log line or a command instead", s, ErrNoSocketTable)
+		return fmt.Errorf("%s: %w (the target cannot read the container's socket table); wait for a log line or a command instead", s, ErrNoSocketTable)
 	}
 	port := tcpPortName(s.port)
 	if _, err := strconv.ParseUint(strings.TrimSuffix(port, "/tcp"), 10, 16); err != nil || strings.Count(port, "/") != 1 {
@@ -138,7 +140,7 @@ func (s *PortStrategy) waitInside(ctx context.Context, t Target, start time.Time
 			return fmt.Errorf("%s: %w (a remote engine, one in a VM or a rootless one); wait for a log line or a command instead", s, ErrNoSocketTable)
 		}
 		// What other containers reach: wildcards, the container's own addresses.
-		inside := Listeners{Known: true, Reachable: l.Reachable}
+		inside := listeners{Known: true, Reachable: l.Reachable}
 		for _, a := range l.Elsewhere {
 			if ip, err := netip.ParseAddr(a); err == nil && ip.Unmap().IsLoopback() {
 				inside.Elsewhere = append(inside.Elsewhere, a)
@@ -198,7 +200,7 @@ type reachWatch struct {
 
 // check returns an elsewhereError while l says that the port listens elsewhere only,
 // else nil.
-func (w *reachWatch) check(l Listeners) error {
+func (w *reachWatch) check(l listeners) error {
 	if !l.Known || l.Reachable || len(l.Elsewhere) == 0 {
 		w.since = time.Time{}
 		return nil
@@ -249,7 +251,7 @@ var errClosedAtOnce = errors.New(closedAtOnce)
 // can only be told by a connection that stays open, silent, for longer than the proxy
 // takes to close one: usually well under a millisecond, but tens of milliseconds when
 // the machine is busy or the proxy has just started. So a wait that can reach the
-// container's socket table (see ListenTarget) trusts it, and only falls back to timing
+// container's socket table (a framework container on a local engine) trusts it, and only falls back to timing
 // the proxy when it cannot.
 const (
 	// minWindow is how long a connection through the proxy must stay open to count,
@@ -260,8 +262,8 @@ const (
 
 // portProbe probes one published port, with the container's socket table when it can.
 type portProbe struct {
-	addr    string       // the published host address
-	listen  ListenTarget // nil when the socket table cannot be read
+	addr    string             // the published host address
+	listen  waitwire.Listening // nil when the socket table cannot be read
 	port    string
 	watch   reachWatch
 	slowest time.Duration // the longest the proxy took to close a connection

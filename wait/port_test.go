@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/containertest/containertest/internal/waitwire"
 	"github.com/containertest/containertest/wait"
 )
 
@@ -177,7 +178,7 @@ func TestForPortTrustsTheSocketTable(t *testing.T) {
 	f := newFake()
 	srv := newTestServer(t, false) // a proxy that closes every connection at once
 	f.ports["8080/tcp"] = srv.port()
-	d := listenTarget{f, map[string]wait.Listeners{"8080/tcp": listening}}
+	d := listenTarget{f, map[string]waitwire.Listeners{"8080/tcp": listening}}
 	require.NoError(t, wait.Ready(t.Context(), d, wait.ForPort("8080/tcp"), long))
 
 	// Nothing listens in the container: not ready, however long the proxy keeps
@@ -185,7 +186,7 @@ func TestForPortTrustsTheSocketTable(t *testing.T) {
 	g := newFake()
 	open := newTestServer(t, true)
 	g.ports["8080/tcp"] = open.port()
-	d = listenTarget{g, map[string]wait.Listeners{"8080/tcp": notListening}}
+	d = listenTarget{g, map[string]waitwire.Listeners{"8080/tcp": notListening}}
 	err := wait.Ready(t.Context(), d, wait.ForPort("8080/tcp").Timeout(100*time.Millisecond), long)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "nothing listens")
@@ -193,7 +194,7 @@ func TestForPortTrustsTheSocketTable(t *testing.T) {
 	// The container listens but the published port does not accept yet.
 	h := newFake()
 	h.ports["8080/tcp"] = refusedPort(t)
-	d = listenTarget{h, map[string]wait.Listeners{"8080/tcp": listening}}
+	d = listenTarget{h, map[string]waitwire.Listeners{"8080/tcp": listening}}
 	err = wait.Ready(t.Context(), d, wait.ForPort("8080/tcp").Timeout(100*time.Millisecond), long)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "connection refused")
@@ -203,7 +204,7 @@ func TestForPortUnknownSocketTableFallsBack(t *testing.T) {
 	f := newFake()
 	srv := newTestServer(t, true)
 	f.ports["8080/tcp"] = srv.port()
-	d := listenTarget{f, map[string]wait.Listeners{}} // cannot tell
+	d := listenTarget{f, map[string]waitwire.Listeners{}} // cannot tell
 	require.NoError(t, wait.Ready(t.Context(), d, wait.ForPort("8080/tcp"), long))
 	srv.awaitAccepts(t, 1)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/containertest/containertest/internal/waitwire"
 	"github.com/containertest/containertest/wait"
 )
 
@@ -28,7 +29,7 @@ func TestLoopbackOnlyIsNotReadyAtTheDeadline(t *testing.T) {
 			// What the engine's proxy does when nothing listens where it forwards to.
 			f.ports["8080/tcp"] = newTestServer(t, false).port()
 			f.ports["8080"] = f.ports["8080/tcp"]
-			d := listenTarget{f, map[string]wait.Listeners{"8080/tcp": loopbackOnly, "8080": loopbackOnly}}
+			d := listenTarget{f, map[string]waitwire.Listeners{"8080/tcp": loopbackOnly, "8080": loopbackOnly}}
 			err := wait.Ready(t.Context(), d, st, 200*time.Millisecond)
 			require.Error(t, err)
 			t.Logf("error: %v", err)
@@ -50,7 +51,7 @@ func TestLoopbackOnlyGivesUpBeforeTheDeadline(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := newFake()
 			f.ports["8080/tcp"] = newTestServer(t, false).port()
-			d := listenTarget{f, map[string]wait.Listeners{"8080/tcp": loopbackOnly}}
+			d := listenTarget{f, map[string]waitwire.Listeners{"8080/tcp": loopbackOnly}}
 			err := wait.Ready(t.Context(), d, st, long)
 			require.Error(t, err)
 			t.Logf("error: %v", err)
@@ -68,7 +69,7 @@ func TestLoopbackWhileInitialisingThenReady(t *testing.T) {
 	srv := newTestServer(t, false)
 	f := newFake()
 	f.ports["8080/tcp"] = srv.port()
-	d := listenTarget{f, map[string]wait.Listeners{"8080/tcp": loopbackOnly}}
+	d := listenTarget{f, map[string]waitwire.Listeners{"8080/tcp": loopbackOnly}}
 	done := async(t.Context(), d, wait.ForPort("8080/tcp"), long)
 	time.Sleep(50 * time.Millisecond)
 	requirePending(t, done, "the port listened on loopback only")
@@ -87,7 +88,7 @@ func TestForHTTPAnswerBeatsTheSocketTable(t *testing.T) {
 	defer srv.Close()
 	f := newFake()
 	publish(t, f, srv)
-	d := listenTarget{f, map[string]wait.Listeners{"8080/tcp": loopbackOnly}}
+	d := listenTarget{f, map[string]waitwire.Listeners{"8080/tcp": loopbackOnly}}
 	err := wait.Ready(t.Context(), d, wait.ForHTTP("/").Port("8080/tcp"), 300*time.Millisecond)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.NotErrorIs(t, err, wait.ErrUnreachableListener)
@@ -133,10 +134,10 @@ func TestPortWaitKeepsTrustingTheSocketTable(t *testing.T) {
 	f := newFake()
 	// A proxy whose backend hangs: it accepts and keeps the connection open, silent.
 	f.ports["8080/tcp"] = newSlowTestServer(t, false, 10*time.Second).port()
-	d := listenTarget{f, map[string]wait.Listeners{"8080/tcp": notListening}}
+	d := listenTarget{f, map[string]waitwire.Listeners{"8080/tcp": notListening}}
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		d.set("8080/tcp", wait.Listeners{}) // the process is gone: the table is out of reach
+		d.set("8080/tcp", waitwire.Listeners{}) // the process is gone: the table is out of reach
 	}()
 	err := wait.Ready(t.Context(), d, wait.ForPort("8080/tcp"), 700*time.Millisecond)
 	require.Error(t, err, "ForPort called a port ready that nothing listened on")

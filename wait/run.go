@@ -4,49 +4,50 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/containertest/containertest/internal/waitwire"
 )
 
-// DefaultTimeout is the startup deadline used when neither the context nor the spec sets
-// one: CONTAINERTEST_START_TIMEOUT (a Go duration such as "90s") or 60 s.
-func DefaultTimeout() time.Duration {
-	if v := os.Getenv("CONTAINERTEST_START_TIMEOUT"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil && d > 0 {
-			return d
+func init() {
+	waitwire.Ready = func(ctx context.Context, t, s any, timeout time.Duration) error {
+		var st Strategy
+		if s != nil {
+			st = s.(Strategy)
 		}
+		return ready(ctx, t.(Target), st, timeout)
 	}
-	return 60 * time.Second
 }
 
-// Ready waits until s reports t ready. timeout is the spec's start timeout: when it is
+// ready waits until s reports t ready (the containers package calls it through
+// waitwire.Ready). timeout is the spec's start timeout: when it is
 // positive, the wait ends after it or at ctx's deadline, whichever comes first. When it
 // is zero, ctx's deadline applies if ctx has one (it wins over the default), otherwise
-// DefaultTimeout. A strategy's own Timeout applies within that.
+// waitwire.DefaultTimeout. A strategy's own Timeout applies within that.
 //
 // When the container exits while s waits, and s does not wait for an exit (ForExit, or
-// a combination holding it), Ready returns at once, woken by t.StatusChanged, with the
+// a combination holding it), ready returns at once, woken by the target's status, with the
 // exit code and OOM flag (a log wait first reads what the container wrote before it
 // exited, and is satisfied if that holds the match); the error then wraps ErrExited. A strategy that fails on its
 // own first (a command that could not run in a stopping container) gets a moment for
 // the exit to be reported, so that the error names the cause. Every error wraps
 // ErrNotReady and ends with the container's last log lines.
-func Ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) error {
+func ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) error {
 	if s == nil {
 		return nil
 	}
 	if _, ok := ctx.Deadline(); !ok && timeout <= 0 {
-		timeout = DefaultTimeout()
+		timeout = waitwire.DefaultTimeout()
 	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	expectsExit := ExpectsExit(s)
+	exits := expectsExit(s)
 	wctx := ctx
-	if !expectsExit {
+	if !exits {
 		var stop func()
 		wctx, stop = watchExit(ctx, t)
 		defer stop()
@@ -56,14 +57,14 @@ func Ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) err
 	if err == nil {
 		return nil
 	}
-	if !expectsExit {
-		if ctx.Err() == nil && !t.Status().Exited {
+	if !exits {
+		if ctx.Err() == nil && !observed(t).Status().Exited {
 			// A strategy that failed on its own may have run into a container that is
 			// going away: give its die event a moment to arrive, so that the error
 			// names the cause.
 			awaitExit(ctx, t, exitGrace)
 		}
-		if st := t.Status(); st.Exited || errors.Is(context.Cause(wctx), ErrExited) {
+		if st := observed(t).Status(); st.Exited || errors.Is(context.Cause(wctx), ErrExited) {
 			err = &exitedError{strategy: describe(s), name: t.Name(), status: st, detail: lastSeen(err)}
 		}
 	}
@@ -83,8 +84,8 @@ func awaitExit(ctx context.Context, t Target, d time.Duration) {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
-		ch := t.StatusChanged()
-		if t.Status().Exited {
+		ch := observed(t).StatusChanged()
+		if observed(t).Status().Exited {
 			return
 		}
 		select {
@@ -117,8 +118,8 @@ func watchExit(ctx context.Context, t Target) (wctx context.Context, stop func()
 	wctx, cancel := context.WithCancelCause(ctx)
 	go func() {
 		for {
-			ch := t.StatusChanged()
-			if t.Status().Exited {
+			ch := observed(t).StatusChanged()
+			if observed(t).Status().Exited {
 				cancel(ErrExited)
 				return
 			}
@@ -149,7 +150,11 @@ func (e *readyError) Unwrap() []error { return []error{ErrNotReady, e.err} }
 func lastLines(ctx context.Context, t Target) string {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
-	s, err := t.LogTail(ctx, 20)
+	tl, ok := framework(t).(waitwire.Tailer)
+	if !ok {
+		return ""
+	}
+	s, err := tl.LogTail(ctx, 20)
 	if err != nil || strings.TrimSpace(s) == "" {
 		return ""
 	}
@@ -171,9 +176,9 @@ type selfDescribing interface{ selfDescribing() }
 // exitWaiter is implemented by strategies that are satisfied by the container's exit.
 type exitWaiter interface{ expectsExit() bool }
 
-// ExpectsExit reports whether s waits for the container to exit (ForExit, or a
+// expectsExit reports whether s waits for the container to exit (ForExit, or a
 // combination holding it), so that an exit must not fail the wait early.
-func ExpectsExit(s Strategy) bool {
+func expectsExit(s Strategy) bool {
 	e, ok := s.(exitWaiter)
 	return ok && e.expectsExit()
 }

@@ -10,16 +10,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/containertest/containertest/internal/waitwire"
 	"github.com/containertest/containertest/wait"
 )
 
 func TestDefaultTimeout(t *testing.T) {
 	t.Setenv("CONTAINERTEST_START_TIMEOUT", "")
-	assert.Equal(t, 60*time.Second, wait.DefaultTimeout())
+	assert.Equal(t, 60*time.Second, waitwire.DefaultTimeout())
 	t.Setenv("CONTAINERTEST_START_TIMEOUT", "90s")
-	assert.Equal(t, 90*time.Second, wait.DefaultTimeout())
+	assert.Equal(t, 90*time.Second, waitwire.DefaultTimeout())
 	t.Setenv("CONTAINERTEST_START_TIMEOUT", "soon")
-	assert.Equal(t, 60*time.Second, wait.DefaultTimeout())
+	assert.Equal(t, 60*time.Second, waitwire.DefaultTimeout())
 }
 
 // ticks is a strategy that is ready on its nth call.

@@ -10,20 +10,21 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/containertest/containertest/internal/waitwire"
 	"github.com/containertest/containertest/wait"
 )
 
 func withHealthCheck(f *fakeTarget) *fakeTarget {
-	f.setStatus(func(s *wait.Status) { s.HasHealthCheck, s.Health = true, "starting" })
+	f.setStatus(func(s *waitwire.Status) { s.HasHealthCheck, s.Health = true, "starting" })
 	return f
 }
 
 func TestForHealthyFollowsStatus(t *testing.T) {
 	f := withHealthCheck(newFake())
 	done := async(t.Context(), f, wait.ForHealthy(), long)
-	f.setStatus(func(s *wait.Status) { s.Health = "unhealthy" })
+	f.setStatus(func(s *waitwire.Status) { s.Health = "unhealthy" })
 	requirePending(t, done, "the container is unhealthy")
-	f.setStatus(func(s *wait.Status) { s.Health = "healthy" })
+	f.setStatus(func(s *waitwire.Status) { s.Health = "healthy" })
 	require.NoError(t, <-done)
 }
 
@@ -36,7 +37,7 @@ func TestForHealthyWithoutHealthCheckFailsAtOnce(t *testing.T) {
 
 func TestForHealthyTimeoutSaysLastProbe(t *testing.T) {
 	f := withHealthCheck(newFake())
-	f.setStatus(func(s *wait.Status) { s.Health = "unhealthy" })
+	f.setStatus(func(s *waitwire.Status) { s.Health = "unhealthy" })
 	f.healthLog = "pg_isready: /var/run/postgresql:5432 - no response\n"
 	err := wait.Ready(t.Context(), f, wait.ForHealthy().Timeout(20*time.Millisecond), long)
 	require.ErrorIs(t, err, wait.ErrNotReady)

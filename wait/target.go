@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+
+	"github.com/containertest/containertest/internal/waitwire"
 )
 
 // ErrNotReady is wrapped by every error that means a container did not become ready:
@@ -21,8 +23,13 @@ type Strategy interface {
 	WaitUntilReady(ctx context.Context, t Target) error
 }
 
-// A Target is what strategies wait on. *containers.Container implements it; tests of
-// custom strategies may implement it with a fake.
+// A Target is what strategies wait on: the container as a strategy may use it. A
+// custom strategy is written against these five methods (see the Example of ForFunc),
+// and a test of one can implement them with a fake. *containers.Container gives
+// strategies more than this (its state from the engine's events, its socket table, its
+// log tail), which the strategies of this package use when they find it; a fake
+// without it gets their plain behaviour, and ForExit and ForHealthy, which need the
+// state, fail at once.
 type Target interface {
 	// Name is the container's name, for messages.
 	Name() string
@@ -36,18 +43,8 @@ type Target interface {
 	// following until ctx is done or the container stops; then the stream ends, with
 	// every line the run wrote.
 	FollowLogs(ctx context.Context) (io.ReadCloser, error)
-	// LogTail returns the last n lines of the container's stdout and stderr.
-	LogTail(ctx context.Context, n int) (string, error)
 	// Exec runs cmd in the container and returns its exit code and output.
 	Exec(ctx context.Context, cmd ...string) (ExecResult, error)
-	// Status is the container's state as last reported by the engine's event stream.
-	// It makes no API call.
-	Status() Status
-	// StatusChanged returns a channel that is closed at the next change of Status.
-	StatusChanged() <-chan struct{}
-	// HealthLog returns the output of the most recent health probe ("" when none ran),
-	// asking the engine.
-	HealthLog(ctx context.Context) (string, error)
 }
 
 // ExecResult is the outcome of a command run in a container.
@@ -57,52 +54,37 @@ type ExecResult struct {
 	Stderr   string
 }
 
-// Status is a container's state as known from the engine's events.
-type Status struct {
-	// Running is true between the start and die events.
-	Running bool
-	// Exited is true once the process has ended (die event); ExitCode is then valid.
-	Exited   bool
-	ExitCode int
-	// OOMKilled is true when the engine reported an out-of-memory kill.
-	OOMKilled bool
-	// HasHealthCheck is true when the container has a Docker health check.
-	HasHealthCheck bool
-	// Health is "", "starting", "healthy" or "unhealthy".
-	Health string
+// status is a container's state as known from the engine's events.
+type status = waitwire.Status
+
+// listeners is what the target knows of the sockets listening on a port.
+type listeners = waitwire.Listeners
+
+// framework returns what a framework container tells strategies beyond Target (see
+// waitwire.Enrich); any other target as it is.
+func framework(t Target) any {
+	if waitwire.Enrich != nil {
+		return waitwire.Enrich(t)
+	}
+	return t
 }
 
-// A PortLister is a Target that knows which container ports it publishes. It is
-// optional: ForHTTP without a Port uses the first port a PortLister lists.
-type PortLister interface {
-	// ExposedPorts lists the published container ports ("8080/tcp") in the order the
-	// spec exposed them.
-	ExposedPorts() []string
+// observed returns t's view of the engine's events, or, for a target without one, a
+// state that never changes: such a target is never seen to exit.
+func observed(t Target) waitwire.Observed {
+	if o, ok := framework(t).(waitwire.Observed); ok {
+		return o
+	}
+	return unobserved{}
 }
 
-// A ListenTarget is a Target that can tell, without any network traffic, whether a
-// process in the container listens on a TCP port where its published port reaches it:
-// on a local Linux engine, from the socket table of the container's network namespace.
-// It is optional. ForPort uses it to know exactly when the port listens (without it,
-// ForPort must infer that from how long the engine's userland proxy keeps a connection
-// open), and ForPort and ForHTTP use it to say when a server listens only where the
-// published port cannot reach it, such as on 127.0.0.1 inside the container.
-type ListenTarget interface {
-	// Listeners reports what listens on the container port ("5432/tcp").
-	Listeners(port string) Listeners
+// isObserved reports whether t follows the engine's events.
+func isObserved(t Target) bool {
+	_, ok := framework(t).(waitwire.Observed)
+	return ok
 }
 
-// Listeners is what a ListenTarget knows about the sockets that listen on one
-// container port.
-type Listeners struct {
-	// Known is false when the target cannot tell; the other fields are then empty.
-	Known bool
-	// Reachable is true when a socket listens where the published port reaches it:
-	// on a wildcard address (0.0.0.0 or ::), or on the container's own address to
-	// which the engine forwards the published port.
-	Reachable bool
-	// Elsewhere lists the addresses of the other listening sockets on the port, which
-	// the published port does not reach: "127.0.0.1" and "::1" for a server that
-	// listens on loopback only, or the container's address on another network.
-	Elsewhere []string
-}
+type unobserved struct{}
+
+func (unobserved) Status() status                 { return status{} }
+func (unobserved) StatusChanged() <-chan struct{} { return nil }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/containertest/containertest/compose"
 	"github.com/containertest/containertest/examples/composestack"
-	"github.com/containertest/containertest/wait"
 )
 
 type visit struct {
@@ -76,7 +75,7 @@ func TestRedisOutage(t *testing.T) {
 	if err := redis.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := wait.Ready(ctx, stack.Service("nginx"), composestack.ProxyReady(), time.Minute); err != nil {
+	if err := stack.Service("nginx").WaitFor(ctx, composestack.ProxyReady()); err != nil {
 		t.Fatal(err)
 	}
 	if v := get(t, stack, "/"); v.status != http.StatusOK || v.visits != 2 {

@@ -57,8 +57,8 @@ func TestOrders(t *testing.T) {
 	ctx := t.Context()
 
 	// The schema service ran before Up returned.
-	if st := stack.Service("schema").Status(); !st.Exited || st.ExitCode != 0 {
-		t.Fatalf("schema service: %+v", st)
+	if info, err := stack.Service("schema").Inspect(ctx); err != nil || info.State != "exited" || info.ExitCode != 0 {
+		t.Fatalf("schema service: state %q, exit code %d (%v); want exited with 0", info.State, info.ExitCode, err)
 	}
 	for _, o := range []struct {
 		item string

@@ -30,7 +30,7 @@
 // with a probe run inside their containers (wait.ForExec), nginx with
 // wait.ForHTTP("/health") through its published port. That last request crosses the
 // whole stack (nginx, application, Redis), so a started stack is a working stack, and
-// a test can wait for the same strategy again (wait.Ready) after breaking and
+// a test can wait for the same strategy again (Container.WaitFor) after breaking and
 // repairing it.
 package webstack
 
@@ -65,7 +65,7 @@ func (s *Stack) URL(path string) string {
 
 // ProxyReady is nginx's readiness strategy: GET /health through the proxy answers
 // 200, which needs nginx, the application and Redis. Wait for it again with
-// wait.Ready after repairing the stack.
+// Container.WaitFor after repairing the stack.
 func ProxyReady() wait.Strategy {
 	return wait.ForHTTP("/health").Port(ProxyPort).Status(200)
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/containertest/containertest/containers"
 	"github.com/containertest/containertest/examples/webstack"
-	"github.com/containertest/containertest/wait"
 )
 
 var client = &http.Client{Timeout: 20 * time.Second}
@@ -113,7 +112,7 @@ func TestAppRestartKeepsCount(t *testing.T) {
 	if err := stack.App.Restart(t.Context(), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := wait.Ready(t.Context(), stack.Proxy, webstack.ProxyReady(), 30*time.Second); err != nil {
+	if err := stack.Proxy.WaitFor(t.Context(), webstack.ProxyReady()); err != nil {
 		t.Fatalf("nginx does not reach the restarted application: %v", err)
 	}
 	if got := visit(t, stack); got != 3 {
@@ -154,7 +153,7 @@ func TestRedisOutage(t *testing.T) {
 	if err := stack.Redis.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := wait.Ready(ctx, stack.Proxy, webstack.ProxyReady(), 30*time.Second); err != nil {
+	if err := stack.Proxy.WaitFor(ctx, webstack.ProxyReady()); err != nil {
 		t.Fatalf("the stack did not recover after Redis came back: %v", err)
 	}
 	if got := visit(t, stack); got != 2 {

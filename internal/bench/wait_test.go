@@ -176,7 +176,7 @@ func rawLogs(ctx context.Context, cli *client.Client, id string) (string, error)
 
 // proxiedPort is wait.ForPort as it behaves where the container's socket table is out
 // of the test process's reach (Docker Desktop, a remote or rootless engine): it hides
-// the target's Listening method (wait.ListenTarget), so that the strategy must go
+// the container behind a plain wait.Target (no socket table), so that the strategy must go
 // through the published port and the engine's proxy.
 func proxiedPort(port string) wait.Strategy {
 	return wait.ForFunc(func(ctx context.Context, t wait.Target) error {

@@ -334,8 +334,8 @@ func TestRowStateStopTerminate(t *testing.T) {
 	row(t)
 	ctx := t.Context()
 	c := web().Start(t)
-	if !c.Status().Running { // State(ctx).Running, IsRunning()
-		t.Fatal("not running")
+	if info, err := c.Inspect(ctx); err != nil || !info.Running { // State(ctx).Running, IsRunning()
+		t.Fatalf("not running: %+v, %v", info, err)
 	}
 	if err := c.Stop(ctx, 2*time.Second); err != nil { // Stop(ctx, &timeout)
 		t.Fatal(err)

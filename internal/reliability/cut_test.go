@@ -12,6 +12,7 @@ import (
 
 	"github.com/containertest/containertest/containers"
 	"github.com/containertest/containertest/internal/leakcheck"
+	"github.com/containertest/containertest/internal/waitwire"
 	"github.com/containertest/containertest/wait"
 )
 
@@ -79,9 +80,9 @@ func TestChildEngineCut(t *testing.T) {
 	time.Sleep(4 * time.Second)
 	ask(t, "restore")
 	if !waitExited(dying, 7, 15*time.Second) {
-		t.Errorf("the die of %s during the cut never reached Status (status %+v)", dying.Name(), dying.Status())
+		t.Errorf("the die of %s during the cut never reached Status (status %+v)", dying.Name(), statusOf(dying))
 	} else {
-		t.Logf("child: the die during the cut was seen after the restore: %+v", dying.Status())
+		t.Logf("child: the die during the cut was seen after the restore: %+v", statusOf(dying))
 	}
 
 	// 3. Cut in the middle of a build.
@@ -140,8 +141,8 @@ func TestChildEngineCut(t *testing.T) {
 func waitExited(c *containers.Container, code int, within time.Duration) bool {
 	deadline := time.After(within)
 	for {
-		ch := c.StatusChanged()
-		if st := c.Status(); st.Exited {
+		ch := waitwire.Enrich(c).(waitwire.Observed).StatusChanged()
+		if st := statusOf(c); st.Exited {
 			return st.ExitCode == code
 		}
 		select {
@@ -167,10 +168,10 @@ func TestChildEventStreamDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !waitExited(b, 137, 15*time.Second) {
-		t.Errorf("the kill of %s after the drop never reached Status: %+v", b.Name(), b.Status())
+		t.Errorf("the kill of %s after the drop never reached Status: %+v", b.Name(), statusOf(b))
 	}
 	if !waitExited(a, 5, 15*time.Second) {
-		t.Errorf("the exit of %s after the drop never reached Status: %+v", a.Name(), a.Status())
+		t.Errorf("the exit of %s after the drop never reached Status: %+v", a.Name(), statusOf(a))
 	}
 	if got, _ := strconv.Atoi(ask(t, "event-streams")); got == 0 {
 		t.Error("the event stream was not opened again")
@@ -181,4 +182,9 @@ func TestChildEventStreamDropped(t *testing.T) {
 		t.Errorf("wait after the stream was re-opened: %v, want wait.ErrExited naming exit 4", err)
 	}
 	t.Logf("child: event stream re-opened, no exit missed")
+}
+
+// statusOf is c's state from the engine's events, as the strategies see it.
+func statusOf(c *containers.Container) waitwire.Status {
+	return waitwire.Enrich(c).(waitwire.Observed).Status()
 }
