@@ -51,7 +51,7 @@ const pingTimeout = 5 * time.Second
 // An Engine is a connected Docker engine.
 type Engine struct {
 	// Client is the shared API client; safe for concurrent use.
-	Client *client.Client
+	Client API
 	// Addr is the engine address that answered, e.g. "unix:///var/run/docker.sock".
 	Addr string
 	// Source says where Addr came from ("DOCKER_HOST", "default socket", ...).
