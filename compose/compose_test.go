@@ -14,13 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	dnetwork "github.com/docker/docker/api/types/network"
-	dvolume "github.com/docker/docker/api/types/volume"
-
 	"github.com/containertest/containertest/compose"
 	"github.com/containertest/containertest/containers"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/filters"
+	dnetwork "github.com/containertest/containertest/internal/engine/docker/network"
+	dvolume "github.com/containertest/containertest/internal/engine/docker/volume"
 	"github.com/containertest/containertest/internal/leakcheck"
 	"github.com/containertest/containertest/internal/testimages"
 	"github.com/containertest/containertest/network"

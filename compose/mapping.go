@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/go-units"
 
 	"github.com/containertest/containertest/containers"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/mount"
 	"github.com/containertest/containertest/network"
 	"github.com/containertest/containertest/volume"
 )

@@ -16,13 +16,13 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/go-connections/nat"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/containertest/containertest/containers"
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/filters"
+	"github.com/containertest/containertest/internal/engine/docker/nat"
 	"github.com/containertest/containertest/internal/reaper"
 	"github.com/containertest/containertest/internal/waitwire"
 	"github.com/containertest/containertest/network"

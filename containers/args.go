@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/docker/docker/api/types/container"
-	dnetwork "github.com/docker/docker/api/types/network"
-
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	dnetwork "github.com/containertest/containertest/internal/engine/docker/network"
 )
 
 // CmdArgs appends args to the container's command instead of replacing it as Cmd does:

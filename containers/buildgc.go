@@ -16,12 +16,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/errdefs"
-
 	"github.com/containertest/containertest/internal/buildcache"
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/errdefs"
+	"github.com/containertest/containertest/internal/engine/docker/filters"
+	"github.com/containertest/containertest/internal/engine/docker/image"
 )
 
 // Build cache hygiene: after every build it sent to the engine, a process evicts cached

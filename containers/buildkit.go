@@ -16,14 +16,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
-	"github.com/docker/docker/api/types/versions"
 	controlapi "github.com/moby/buildkit/api/services/control"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 
 	"github.com/containertest/containertest/internal/buildcache"
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/build"
+	"github.com/containertest/containertest/internal/engine/docker/versions"
 )
 
 // Builders of the engine.

@@ -12,12 +12,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker/docker/api/types/image"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/containertest/containertest/containers"
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/image"
 )
 
 // requireBuildKit skips the test unless builds go through BuildKit on this engine.

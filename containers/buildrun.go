@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
-	"github.com/docker/docker/errdefs"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/containertest/containertest/internal/buildcache"
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/build"
+	"github.com/containertest/containertest/internal/engine/docker/errdefs"
 )
 
 // buildTimeout bounds one build; the build no longer depends on its first caller's context.

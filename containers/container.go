@@ -13,9 +13,8 @@ import (
 	"sync"
 	"testing"
 
-	dnetwork "github.com/docker/docker/api/types/network"
-
 	"github.com/containertest/containertest/internal/engine"
+	dnetwork "github.com/containertest/containertest/internal/engine/docker/network"
 	"github.com/containertest/containertest/internal/waitwire"
 	"github.com/containertest/containertest/network"
 	"github.com/containertest/containertest/wait"

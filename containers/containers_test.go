@@ -15,14 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/build"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/containertest/containertest/containers"
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/build"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/filters"
 	"github.com/containertest/containertest/wait"
 )
 

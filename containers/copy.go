@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/docker/docker/api/types/container"
+	"github.com/containertest/containertest/internal/engine/docker/container"
 )
 
 // CopyTo writes content to the file path (absolute) in the container, creating

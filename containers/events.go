@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/docker/docker/api/types/events"
+	"github.com/containertest/containertest/internal/engine/docker/events"
 )
 
 // applyEvent updates a status from one container event.

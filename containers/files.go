@@ -7,9 +7,9 @@ import (
 	"slices"
 
 	"github.com/distribution/reference"
-	"github.com/docker/docker/api/types/versions"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/versions"
 )
 
 // Paths, everywhere in this package: a host path (Bind, CopyDir, CopyDirTo, Build's

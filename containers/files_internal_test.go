@@ -4,11 +4,11 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/docker/docker/api/types/mount"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/mount"
 )
 
 // An image mount reaches the engine as a read-only mount of type image, on an engine

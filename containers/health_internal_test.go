@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
+	"github.com/containertest/containertest/internal/engine/docker/container"
 )
 
 func TestHealthDefaultsByAPIVersion(t *testing.T) {

@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/docker/docker/api/types/container"
-	dnetwork "github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/versions"
-
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	dnetwork "github.com/containertest/containertest/internal/engine/docker/network"
+	"github.com/containertest/containertest/internal/engine/docker/versions"
 	"github.com/containertest/containertest/network"
 )
 

@@ -14,11 +14,11 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
-	"github.com/docker/docker/api/types/image"
 	"github.com/moby/go-archive"
 
 	"github.com/containertest/containertest/internal/buildcache"
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/image"
 )
 
 // ErrPlatformMismatch is wrapped when the local image of an Image spec is not of the

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
+	"github.com/containertest/containertest/internal/engine/docker/container"
 )
 
 // lifecycleSpec is the part of a Spec that adds steps to a container's life: the

@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/errdefs"
-	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/errdefs"
+	"github.com/containertest/containertest/internal/engine/docker/stdcopy"
 )
 
 // How the log code sees a container's output.

@@ -3,10 +3,10 @@ package containers
 import (
 	"testing"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/containertest/containertest/internal/engine/docker/container"
 	"github.com/containertest/containertest/network"
 )
 

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/containertest/containertest/containers"
+	"github.com/containertest/containertest/internal/engine/docker/container"
 	"github.com/containertest/containertest/network"
 	"github.com/containertest/containertest/wait"
 )

@@ -4,10 +4,9 @@ import (
 	"context"
 	"slices"
 
-	"github.com/docker/docker/api/types/container"
-	dnetwork "github.com/docker/docker/api/types/network"
-
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	dnetwork "github.com/containertest/containertest/internal/engine/docker/network"
 )
 
 // prepareFunc completes the engine's configuration of a container just before it is

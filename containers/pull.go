@@ -9,10 +9,10 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/image"
 
 	"github.com/containertest/containertest/internal/dockercfg"
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/image"
 )
 
 // Errors that a failed pull wraps, besides the engine's own error, so that callers can

@@ -16,11 +16,11 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	dnetwork "github.com/docker/docker/api/types/network"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/filters"
+	dnetwork "github.com/containertest/containertest/internal/engine/docker/network"
 	"github.com/containertest/containertest/internal/eventhub"
 	"github.com/containertest/containertest/internal/reaper"
 )

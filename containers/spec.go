@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
-	"github.com/docker/docker/api/types/container"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
 	"github.com/containertest/containertest/network"
 	"github.com/containertest/containertest/volume"
 	"github.com/containertest/containertest/wait"
@@ -556,19 +556,6 @@ func (s Spec) GracefulStop(timeout time.Duration) Spec {
 func (s Spec) KillOnTeardown() Spec {
 	var zero time.Duration
 	s.graceful = &zero
-	return s
-}
-
-// Modify registers a function that edits the engine's container configuration just
-// before the container is created: the escape hatch for settings Spec does not cover.
-// It is the one place where types of the Docker SDK (github.com/docker/docker/api)
-// appear in this module's API; a move to the moby/moby modules changes its signature
-// and nothing else a user calls (see CONTRIBUTING.md).
-func (s Spec) Modify(f func(*container.Config, *container.HostConfig)) Spec {
-	if f == nil {
-		return s.fail(errors.New("modify: nil function"))
-	}
-	s.modify = append(slices.Clip(s.modify), f)
 	return s
 }
 

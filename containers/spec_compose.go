@@ -9,10 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/go-connections/nat"
 	"github.com/docker/go-units"
+
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/mount"
+	"github.com/containertest/containertest/internal/engine/docker/nat"
 )
 
 // This file holds the Spec settings that Compose files need beyond the core ones

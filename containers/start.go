@@ -12,12 +12,12 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
-	dnetwork "github.com/docker/docker/api/types/network"
-	"github.com/docker/go-connections/nat"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/mount"
+	"github.com/containertest/containertest/internal/engine/docker/nat"
+	dnetwork "github.com/containertest/containertest/internal/engine/docker/network"
 	"github.com/containertest/containertest/internal/eventhub"
 	"github.com/containertest/containertest/internal/reaper"
 	"github.com/containertest/containertest/internal/scope"

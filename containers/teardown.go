@@ -6,10 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/errdefs"
-
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/errdefs"
+	"github.com/containertest/containertest/internal/engine/docker/mount"
 	"github.com/containertest/containertest/internal/eventhub"
 )
 

@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/containertest/containertest/containers"
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/events"
+	"github.com/containertest/containertest/internal/engine/docker/filters"
 	"github.com/containertest/containertest/volume"
 	"github.com/containertest/containertest/wait"
 )

@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	dnetwork "github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/pkg/stdcopy"
-	"github.com/docker/go-connections/nat"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/filters"
+	"github.com/containertest/containertest/internal/engine/docker/nat"
+	dnetwork "github.com/containertest/containertest/internal/engine/docker/network"
+	"github.com/containertest/containertest/internal/engine/docker/stdcopy"
 	"github.com/containertest/containertest/internal/leakcheck"
 	"github.com/containertest/containertest/internal/testimages"
 )

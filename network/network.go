@@ -32,12 +32,11 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	dnetwork "github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/client"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/filters"
+	dnetwork "github.com/containertest/containertest/internal/engine/docker/network"
 	"github.com/containertest/containertest/internal/reaper"
 	"github.com/containertest/containertest/internal/scope"
 )
@@ -232,7 +231,7 @@ func create(ctx context.Context, test string, opts []Option) (*Network, error) {
 }
 
 // overlapping names the networks whose subnets overlap p, for an error message.
-func overlapping(ctx context.Context, cli *client.Client, p netip.Prefix) string {
+func overlapping(ctx context.Context, cli engine.API, p netip.Prefix) string {
 	nets, err := cli.NetworkList(ctx, dnetwork.ListOptions{})
 	if err != nil {
 		return "overlaps an existing network"
@@ -311,7 +310,7 @@ func (n *Network) Remove(ctx context.Context) error {
 
 // attached names the containers attached to network id: those with an endpoint on it
 // and those, stopped or not, configured to join it.
-func attached(ctx context.Context, cli *client.Client, id string) []string {
+func attached(ctx context.Context, cli engine.API, id string) []string {
 	var names []string
 	if res, err := cli.NetworkInspect(ctx, id, dnetwork.InspectOptions{}); err == nil {
 		for _, ep := range res.Containers {

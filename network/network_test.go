@@ -12,9 +12,9 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
-	dnetwork "github.com/docker/docker/api/types/network"
 
 	"github.com/containertest/containertest/internal/engine"
+	dnetwork "github.com/containertest/containertest/internal/engine/docker/network"
 	"github.com/containertest/containertest/network"
 )
 

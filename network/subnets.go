@@ -17,9 +17,8 @@ import (
 	"sync"
 	"time"
 
-	dnetwork "github.com/docker/docker/api/types/network"
-
 	"github.com/containertest/containertest/internal/engine"
+	dnetwork "github.com/containertest/containertest/internal/engine/docker/network"
 )
 
 // When the engine's default address pools are used up, Create carves subnets of

@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	dmount "github.com/docker/docker/api/types/mount"
-	dvolume "github.com/docker/docker/api/types/volume"
-	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/filters"
+	dmount "github.com/containertest/containertest/internal/engine/docker/mount"
+	"github.com/containertest/containertest/internal/engine/docker/stdcopy"
+	dvolume "github.com/containertest/containertest/internal/engine/docker/volume"
 	"github.com/containertest/containertest/internal/leakcheck"
 	"github.com/containertest/containertest/internal/testimages"
 )

@@ -30,12 +30,11 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	dvolume "github.com/docker/docker/api/types/volume"
-	"github.com/docker/docker/client"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/filters"
+	dvolume "github.com/containertest/containertest/internal/engine/docker/volume"
 	"github.com/containertest/containertest/internal/reaper"
 	"github.com/containertest/containertest/internal/scope"
 )
@@ -188,7 +187,7 @@ func (v *Volume) Remove(ctx context.Context) error {
 }
 
 // users names the containers, running or not, that mount volume name.
-func users(ctx context.Context, cli *client.Client, name string) []string {
+func users(ctx context.Context, cli engine.API, name string) []string {
 	list, err := cli.ContainerList(ctx, container.ListOptions{
 		All:     true,
 		Filters: filters.NewArgs(filters.Arg("volume", name)),

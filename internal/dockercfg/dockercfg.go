@@ -21,7 +21,8 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
-	"github.com/docker/docker/api/types/registry"
+
+	"github.com/containertest/containertest/internal/engine/docker/registry"
 )
 
 // Dir is the Docker CLI's configuration directory: dockerConfig (the value of

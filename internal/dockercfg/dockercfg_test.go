@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/registry"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/containertest/containertest/internal/engine/docker/registry"
 )
 
 func decodeAuth(t *testing.T, s string) registry.AuthConfig {

@@ -8,10 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
-
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/events"
+	"github.com/containertest/containertest/internal/engine/docker/filters"
 )
 
 // A Hub follows one engine event stream per process (container events of this

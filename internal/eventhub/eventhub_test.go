@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/client"
-
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/client"
+	"github.com/containertest/containertest/internal/engine/docker/events"
 )
 
 // fakeEvents is an engine that answers only /events: a stream that sends what comes

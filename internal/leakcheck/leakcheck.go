@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	dnetwork "github.com/docker/docker/api/types/network"
-	dvolume "github.com/docker/docker/api/types/volume"
 	"go.uber.org/goleak"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/filters"
+	dnetwork "github.com/containertest/containertest/internal/engine/docker/network"
+	dvolume "github.com/containertest/containertest/internal/engine/docker/volume"
 )
 
 // Session lists this session's resources still on the engine ("container NAME",

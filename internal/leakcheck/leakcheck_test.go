@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	dvolume "github.com/docker/docker/api/types/volume"
-
 	"github.com/containertest/containertest/internal/engine"
+	dvolume "github.com/containertest/containertest/internal/engine/docker/volume"
 	"github.com/containertest/containertest/internal/leakcheck"
 )
 

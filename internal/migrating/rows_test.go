@@ -30,12 +30,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
-
 	"github.com/containertest/containertest/compose"
 	"github.com/containertest/containertest/containers"
+	"github.com/containertest/containertest/internal/engine/docker/client"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/image"
 	"github.com/containertest/containertest/internal/testimages"
 	"github.com/containertest/containertest/network"
 	"github.com/containertest/containertest/volume"

@@ -21,14 +21,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/volume"
-	"github.com/docker/go-connections/nat"
 	"github.com/stretchr/testify/require"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/mount"
+	"github.com/containertest/containertest/internal/engine/docker/nat"
+	"github.com/containertest/containertest/internal/engine/docker/network"
+	"github.com/containertest/containertest/internal/engine/docker/volume"
 )
 
 // mustHaveEngine skips t when no engine answers, unless CONTAINERTEST_REQUIRE_DOCKER=1.

@@ -9,13 +9,12 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/volume"
-	"github.com/docker/docker/client"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/filters"
+	"github.com/containertest/containertest/internal/engine/docker/network"
+	"github.com/containertest/containertest/internal/engine/docker/volume"
 )
 
 // resource is one listed engine resource.
@@ -42,7 +41,7 @@ func (r resource) kept(markers map[Ref]bool) bool {
 
 // listResources lists the containers (all states), networks and volumes matching
 // the label filters, containers first.
-func listResources(ctx context.Context, cli *client.Client, labelFilters ...string) ([]resource, error) {
+func listResources(ctx context.Context, cli engine.API, labelFilters ...string) ([]resource, error) {
 	f := filters.NewArgs()
 	for _, l := range labelFilters {
 		f.Add("label", l)
@@ -82,7 +81,7 @@ const removeParallel = 8
 // removeResources removes rs: all containers (forced, with anonymous volumes)
 // concurrently, then the networks, then the volumes. A resource that is already gone
 // is not an error.
-func removeResources(ctx context.Context, cli *client.Client, rs []resource) error {
+func removeResources(ctx context.Context, cli engine.API, rs []resource) error {
 	var (
 		mu   sync.Mutex
 		errs []error
@@ -110,7 +109,7 @@ func removeResources(ctx context.Context, cli *client.Client, rs []resource) err
 	return errors.Join(errs...)
 }
 
-func removeOne(ctx context.Context, cli *client.Client, r Ref) error {
+func removeOne(ctx context.Context, cli engine.API, r Ref) error {
 	var err error
 	switch r.Kind {
 	case Container:
@@ -132,7 +131,7 @@ func removeOne(ctx context.Context, cli *client.Client, r Ref) error {
 }
 
 // waitRemoved waits until container id no longer exists.
-func waitRemoved(ctx context.Context, cli *client.Client, id string) error {
+func waitRemoved(ctx context.Context, cli engine.API, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	waitC, errC := cli.ContainerWait(ctx, id, container.WaitConditionRemoved)

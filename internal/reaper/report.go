@@ -10,10 +10,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/go-connections/nat"
-
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/nat"
+	"github.com/containertest/containertest/internal/engine/docker/network"
 )
 
 // KeptInfo describes one kept resource for Report.

@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-
 	"github.com/containertest/containertest/compose"
 	"github.com/containertest/containertest/containers"
+	"github.com/containertest/containertest/internal/engine/docker/container"
 	"github.com/containertest/containertest/internal/testimages"
 	"github.com/containertest/containertest/wait"
 )

@@ -37,12 +37,11 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/build"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/jsonmessage"
 
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/engine/docker/build"
+	"github.com/containertest/containertest/internal/engine/docker/image"
+	"github.com/containertest/containertest/internal/engine/docker/jsonmessage"
 )
 
 // BusyboxRef is the image Busybox provides.
@@ -92,7 +91,7 @@ func Busybox(t testing.TB) string {
 }
 
 // ensureBusybox imports the host's busybox as ref unless ref exists.
-func ensureBusybox(ctx context.Context, cli *client.Client, ref string) error {
+func ensureBusybox(ctx context.Context, cli engine.API, ref string) error {
 	busyboxMu.Lock()
 	defer busyboxMu.Unlock()
 	if ok, err := imageExists(ctx, cli, ref); err != nil || ok {
@@ -238,13 +237,13 @@ func busyboxRootfs(ctx context.Context, bin string) (io.Reader, error) {
 
 var (
 	archMu    sync.Mutex
-	archCache = map[*client.Client]string{}
+	archCache = map[engine.API]string{}
 
 	buildLocks sync.Map // image ref -> *sync.Mutex
 )
 
 // serverArch returns the engine's architecture as a GOARCH name, asking once per client.
-func serverArch(ctx context.Context, cli *client.Client) (string, error) {
+func serverArch(ctx context.Context, cli engine.API) (string, error) {
 	archMu.Lock()
 	defer archMu.Unlock()
 	if a, ok := archCache[cli]; ok {
@@ -289,7 +288,7 @@ func GoProgram(t testing.TB, pkgDir string) string {
 	return ref
 }
 
-func goProgram(ctx context.Context, cli *client.Client, pkgDir, tmp string) (string, error) {
+func goProgram(ctx context.Context, cli engine.API, pkgDir, tmp string) (string, error) {
 	dir, err := filepath.Abs(pkgDir)
 	if err != nil {
 		return "", fmt.Errorf("build go program %s: %w", pkgDir, err)
@@ -379,7 +378,7 @@ func refName(s string) string {
 
 // buildScratch builds ref from an in-memory context holding the binary and a
 // FROM scratch Dockerfile.
-func buildScratch(ctx context.Context, cli *client.Client, ref string, bin []byte, labels map[string]string) error {
+func buildScratch(ctx context.Context, cli engine.API, ref string, bin []byte, labels map[string]string) error {
 	const dockerfile = "FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -424,7 +423,7 @@ func buildScratch(ctx context.Context, cli *client.Client, ref string, bin []byt
 }
 
 // imageExists reports whether ref names an image on the engine.
-func imageExists(ctx context.Context, cli *client.Client, ref string) (bool, error) {
+func imageExists(ctx context.Context, cli engine.API, ref string) (bool, error) {
 	_, err := cli.ImageInspect(ctx, ref)
 	switch {
 	case err == nil:
