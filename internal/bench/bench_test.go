@@ -92,12 +92,16 @@ func sweep() {
 	if err != nil {
 		return
 	}
+	cli, ok := e.Client.(*client.Client)
+	if !ok {
+		return
+	}
 	defer func() {
 		for _, f := range cleanups {
-			f(ctx, e.Client)
+			f(ctx, cli)
 		}
 	}()
-	list, err := e.Client.ContainerList(ctx, container.ListOptions{
+	list, err := cli.ContainerList(ctx, container.ListOptions{
 		All:     true,
 		Filters: filters.NewArgs(filters.Arg("label", labelSession+"="+session)),
 	})
@@ -119,7 +123,18 @@ func dockerClient(b *testing.B) *client.Client {
 	if err != nil {
 		b.Fatalf("connect to engine: %v", err)
 	}
-	return e.Client
+	return sdkClient(b, e)
+}
+
+// sdkClient is the engine's client as the Docker SDK's own type: the raw
+// implementations call the SDK directly, on the connection ours uses.
+func sdkClient(tb testing.TB, e *engine.Engine) *client.Client {
+	tb.Helper()
+	c, ok := e.Client.(*client.Client)
+	if !ok {
+		tb.Fatalf("the engine's client is a %T, not the Docker SDK's", e.Client)
+	}
+	return c
 }
 
 // An impl is one implementation of the work a benchmark measures. run does the work

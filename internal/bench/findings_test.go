@@ -95,14 +95,14 @@ func TestFindingProxyClose(t *testing.T) {
 	const starts = 10
 	var firsts, later []time.Duration
 	for range starts {
-		id, addr, err := rawCreateStart(ctx, e.Client, ref, []string{"port"}, httpPort)
+		id, addr, err := rawCreateStart(ctx, sdkClient(t, e), ref, []string{"port"}, httpPort)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for n := 0; ; n++ {
 			d, closed, err := proxyProbe(ctx, addr)
 			if err != nil {
-				rawRemove(context.WithoutCancel(ctx), e.Client, id)
+				rawRemove(context.WithoutCancel(ctx), sdkClient(t, e), id)
 				t.Fatal(err)
 			}
 			if !closed {
@@ -115,7 +115,7 @@ func TestFindingProxyClose(t *testing.T) {
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
-		if err := rawRemove(context.WithoutCancel(ctx), e.Client, id); err != nil {
+		if err := rawRemove(context.WithoutCancel(ctx), sdkClient(t, e), id); err != nil {
 			t.Fatal(err)
 		}
 	}

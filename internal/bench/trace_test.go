@@ -32,7 +32,7 @@ func TestTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli := e.Client
+	cli := sdkClient(t, e)
 	mark := func(s string) {
 		resp, err := cli.HTTPClient().Get("http://docker/_ping?MARK=" + s)
 		if err == nil {
