@@ -55,13 +55,25 @@ declare -A rounds=(
 	# (18 builds); three rounds, plus the warm-ups (ours, and testcontainers-go with
 	# KeepImage from a cold layer cache), make Suite about 50 minutes of a full run.
 	[Suite]=3
-	# Pool: one round is four sequential suites of 20 tests (about 1 minute);
+	# Pool: one round is four sequential suites of 20 tests, about 4 minutes: 3.6 of
+	# them testcontainers-go waiting out a 10 s stop grace per test;
 	# Reuse: a new process per implementation, the fresh one with initdb;
 	# FreshDatabase: a template clone against a new server with initdb.
 	[Pool]=5
 	[Reuse]=8
 	[FreshDatabase]=10
 	[Compose]=5
+)
+# Samples per round (-benchtime Nx): each round runs every implementation this many
+# times, interleaved, and reports the median of its samples per implementation, so that
+# a per-round ratio compares two medians rather than two single samples. A single
+# start varies by about 15% here, which alone puts the p90 of a ratio of two single
+# samples near 1.2 however alike the implementations are. Unlisted: 1.
+declare -A samples=(
+	[Start]=5
+	[FirstStart]=3
+	[Teardown]=3 # testcontainers-go's 10 s stop grace makes a round about 31 s
+	[BuildStart]=3 # testcontainers-go builds every time: about 11 s a sample
 )
 order=(Start FirstStart Teardown WaitLatency Parallel BuildStart BuildKey Builders Pool Reuse FreshDatabase Compose Suite)
 
@@ -130,6 +142,7 @@ else
 			echo "started: $(date -u '+%Y-%m-%d %H:%M UTC')"
 			echo "load-start: $(load)"
 			echo "count: rounds per benchmark: $(for b in "${order[@]}"; do printf '%s %s, ' "$b" "${rounds[$b]}"; done | sed 's/, $//')"
+			echo "samples: per implementation and round, their median reported: $(for b in "${order[@]}"; do printf '%s %s, ' "$b" "${samples[$b]:-1}"; done | sed 's/, $//')"
 		} >"$results"
 
 		echo "bench: findings" >&2
@@ -143,7 +156,7 @@ else
 		fi
 		echo "bench: $b (${rounds[$b]} rounds; load $(load))" >&2
 		echo "load: $(load)" >>"$results"
-		"$work/bench.test" -test.run '^$' -test.bench "^Benchmark$b\$" -test.benchtime 1x \
+		"$work/bench.test" -test.run '^$' -test.bench "^Benchmark$b\$" -test.benchtime "${samples[$b]:-1}x" \
 			-test.count "${rounds[$b]}" -test.timeout 60m | tee -a "$results" | grep -E '^Benchmark|FAIL|panic' >&2 || {
 			echo "bench: $b failed; its output:" >&2
 			tail -n 30 "$results" >&2
@@ -156,7 +169,7 @@ else
 	: >"$stat"
 	if [[ ${BENCH_NO_BENCHSTAT:-} != 1 ]]; then
 		# Configuration lines that change between benchmarks would split benchstat's tables.
-		grep -vE '^(load|started|load-start|load-end|count|rerun): ' "$results" >"$work/this-run"
+		grep -vE '^(load|started|load-start|load-end|count|samples|rerun): ' "$results" >"$work/this-run"
 		(cd "$work" && go run "$benchstat_pkg" this-run >"$stat" 2>/dev/null) || {
 			echo "bench: benchstat unavailable; the report goes without it" >&2
 			: >"$stat"
