@@ -55,18 +55,15 @@ type Template struct {
 	err    error
 
 	// ready holds databases cloned ahead by the filler, so that Fresh only has to
-	// connect; the filler stops when it has made Ahead of them and waits for one to be
-	// taken.
-	ready chan string
-	// filling is true while the filler runs; it ends after fillerIdle without a taker,
-	// so that nothing of the template outlives the tests that use it.
+	// connect. The filler ends when it has filled it (Ahead databases) or a clone
+	// failed; the next Fresh starts it again.
+	ready   chan string
 	fillMu  sync.Mutex
-	filling bool
+	filling bool // the filler runs
 }
 
-// fillerIdle is how long the filler waits for a test to take the next database before
-// it drops it and ends; the next Fresh starts it again.
-const fillerIdle = 2 * time.Second
+// refillCheck is how often a Fresh that waits for a database makes sure a filler runs.
+const refillCheck = 2 * time.Second
 
 // Ahead is how many databases a Template clones before they are asked for.
 const Ahead = 3
@@ -201,8 +198,9 @@ func (tp *Template) FreshDSN(t testing.TB) (*pgx.Conn, string) {
 		select {
 		case db = <-tp.ready:
 			got = true
-		case <-time.After(fillerIdle):
-			// The filler may have ended just as this test came: start it again.
+		case <-time.After(refillCheck):
+			// Not expected (the filler ends only with a full buffer or after sending a
+			// failure), but cheap: make sure a filler runs.
 		case <-ctx.Done():
 			t.Fatalf("postgres: wait for a database cloned from %s: %v", tp.name, ctx.Err())
 		}
@@ -246,10 +244,12 @@ func (tp *Template) startFiller() {
 	}
 }
 
-// fill clones databases from the template ahead of Fresh while tests take them. A
-// clone that fails is reported to the next Fresh (an empty name) and retried after a
-// pause. When no test has taken a database for fillerIdle, it drops the one it holds
-// and ends.
+// fill clones databases from the template ahead of Fresh until Ahead of them wait,
+// then ends, so that no goroutine of the template outlives the tests that use it
+// while the databases it made wait for the next test, however long the tests take.
+// A clone that fails is reported to the next Fresh (an empty name), and the filler
+// ends; the next Fresh starts it again. Databases still waiting when the process
+// exits are dropped by the next process's first use of the template (dropStale).
 func (tp *Template) fill() {
 	var admin *pgx.Conn
 	defer func() {
@@ -258,6 +258,14 @@ func (tp *Template) fill() {
 		}
 	}()
 	for {
+		// The filler is the only sender: while there is room, a send cannot block.
+		tp.fillMu.Lock()
+		if len(tp.ready) == cap(tp.ready) {
+			tp.filling = false
+			tp.fillMu.Unlock()
+			return
+		}
+		tp.fillMu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		var err error
 		if admin == nil {
@@ -270,43 +278,15 @@ func (tp *Template) fill() {
 		cancel()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "postgres: clone %s: %v\n", tp.name, err)
-			if admin != nil {
-				admin.Close(context.Background())
-				admin = nil
-			}
-			tp.ready <- ""
-			time.Sleep(time.Second)
-			continue
+			db = ""
 		}
-		select {
-		case tp.ready <- db:
-			continue
-		case <-time.After(fillerIdle):
+		tp.ready <- db
+		if err != nil {
+			tp.fillMu.Lock()
+			tp.filling = false
+			tp.fillMu.Unlock()
+			return
 		}
-		// Nobody asked: give back this database and those still waiting in the buffer,
-		// and stop. A Fresh that comes meanwhile starts a new filler (it re-checks
-		// every fillerIdle).
-		drop := []string{db}
-		tp.fillMu.Lock()
-	drain:
-		for {
-			select {
-			case d := <-tp.ready:
-				if d != "" {
-					drop = append(drop, d)
-				}
-			default:
-				break drain
-			}
-		}
-		tp.filling = false
-		tp.fillMu.Unlock()
-		ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
-		for _, d := range drop {
-			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{d}.Sanitize()+" WITH (FORCE)")
-		}
-		cancel()
-		return
 	}
 }
 

@@ -101,3 +101,59 @@ func TestStaleClonesDropped(t *testing.T) {
 		}
 	}
 }
+
+// Databases cloned ahead wait for the next test however long the tests take: a test
+// slower than a few seconds still finds one ready (the filler used to drop them all
+// after 2 s without a taker, so every test after a slow one waited for a clone).
+func TestClonesAheadOutlastSlowTests(t *testing.T) {
+	tp := postgres.NewTemplate(fmt.Sprintf("CREATE TABLE slow%d (id int)", time.Now().UnixNano()))
+	admin := postgres.Connect(t, tp.Server(t))
+	ctx := t.Context()
+	first := ""
+	waiting := func() map[string]bool {
+		t.Helper()
+		rows, err := admin.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE $1", fmt.Sprintf("t\\_%d\\_%%", os.Getpid()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		names := map[string]bool{}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			names[n] = true
+		}
+		if rows.Err() != nil {
+			t.Fatal(rows.Err())
+		}
+		u, _ := url.Parse(first)
+		delete(names, strings.TrimPrefix(u.Path, "/"))
+		return names
+	}
+	// Other tests of this process may hold clones of other templates; this
+	// template's filler starts with the first Fresh.
+	before := waiting()
+	_, first = tp.FreshDSN(t)
+	deadline := time.Now().Add(time.Minute)
+	for len(waiting())-len(before) < postgres.Ahead && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	ahead := waiting()
+	if len(ahead)-len(before) < postgres.Ahead {
+		t.Fatalf("%d databases cloned ahead after a minute, want %d", len(ahead)-len(before), postgres.Ahead)
+	}
+	time.Sleep(5 * time.Second) // a slow test
+	still := waiting()
+	for db := range ahead {
+		if !still[db] {
+			t.Fatalf("database %s, cloned ahead, was dropped during a slow test", db)
+		}
+	}
+	_, next := tp.FreshDSN(t)
+	u, _ := url.Parse(next)
+	if db := strings.TrimPrefix(u.Path, "/"); !ahead[db] || before[db] {
+		t.Errorf("the next test got %s, not one of the databases cloned ahead", db)
+	}
+}
