@@ -19,6 +19,7 @@ import (
 	tcwait "github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/containertest/containertest/containers"
+	"github.com/containertest/containertest/internal/bench/tcsuite"
 	"github.com/containertest/containertest/wait"
 )
 
@@ -38,16 +39,8 @@ const (
 	roundArg = "BENCH_ROUND"
 )
 
-var (
-	// cacheMountFlag is one `--mount=type=cache,...` flag of a RUN, with the line
-	// continuation after it.
-	cacheMountFlag = regexp.MustCompile(`--mount=type=cache,(\S+)\s*(\\\n\s*)?`)
-	// keepCacheStep is the RUN that keeps apt's downloads for the cache mounts: only
-	// useful with them.
-	keepCacheStep = regexp.MustCompile(`(?m)^RUN rm -f /etc/apt/apt\.conf\.d/docker-clean;[^\n]*\\\n[^\n]*\n`)
-	// fromLine is the Dockerfile's FROM line.
-	fromLine = regexp.MustCompile(`(?m)^FROM [^\n]*\n`)
-)
+// fromLine is the Dockerfile's FROM line.
+var fromLine = regexp.MustCompile(`(?m)^FROM [^\n]*\n`)
 
 // Dockerfile variants of buildersContext.
 const (
@@ -65,14 +58,13 @@ const (
 func buildersDockerfile(src, variant, round string) (string, error) {
 	out := src
 	if variant == variantNoMount {
-		out = keepCacheStep.ReplaceAllString(out, "")
-		out = cacheMountFlag.ReplaceAllString(out, "")
-		if strings.Contains(out, "--mount") {
-			return "", fmt.Errorf("dockerfile of %s: a mount flag is left after removing the cache mounts", buildersContext)
+		var err error
+		if out, err = tcsuite.Classic(out); err != nil {
+			return "", fmt.Errorf("dockerfile of %s: %w", buildersContext, err)
 		}
 	} else if round != "" {
 		n := 0
-		out = cacheMountFlag.ReplaceAllStringFunc(out, func(m string) string {
+		out = tcsuite.CacheMountFlag.ReplaceAllStringFunc(out, func(m string) string {
 			n++
 			return strings.Replace(m, "--mount=type=cache,", fmt.Sprintf("--mount=type=cache,id=bench-%s-%d,", round, n), 1)
 		})
@@ -350,5 +342,40 @@ func TestBuildersDockerfile(t *testing.T) {
 	same, err := buildersDockerfile(string(src), variantMount, "")
 	if err != nil || same != string(src) {
 		t.Errorf("mount variant without a round changed the Dockerfile (%v):\n%s", err, same)
+	}
+}
+
+// TestClassicDockerfiles checks that every example Dockerfile with cache mounts, which
+// the testcontainers-go suite builds through the classic builder, loses its mounts and
+// keep-cache step and keeps its install step.
+func TestClassicDockerfiles(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "*", "testdata", "*", "Dockerfile"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example Dockerfiles found (%v)", err)
+	}
+	n := 0
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tcsuite.CacheMountFlag.Match(src) {
+			continue
+		}
+		n++
+		out, err := tcsuite.Classic(string(src))
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if strings.Contains(out, "--mount") || strings.Contains(out, "docker-clean") {
+			t.Errorf("%s: a mount or the keep-cache step is left:\n%s", f, out)
+		}
+		if !strings.Contains(out, "apt-get install") {
+			t.Errorf("%s: the install step is gone:\n%s", f, out)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no example Dockerfile has cache mounts: the test checks nothing")
 	}
 }

@@ -29,13 +29,16 @@
 package tcsuite
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,7 +72,9 @@ func Main(m *testing.M) {
 			os.Setenv(k, v)
 		}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeContexts()
+	os.Exit(code)
 }
 
 // LabelSession is the label that carries BENCH_SESSION; internal/bench uses the same
@@ -123,8 +128,17 @@ const KeepImageRepo = "tcsuite-keep"
 
 // Dockerfile returns the build of the Dockerfile in the build context dir with
 // the given build arguments ("KEY", "value", ...), as testcontainers-go's
-// FromDockerfile describes it, plus IsolationArg.
+// FromDockerfile describes it, plus IsolationArg. testcontainers-go builds through
+// the engine's classic builder, which cannot build the examples' apt cache mounts
+// (RUN --mount=type=cache): where the Dockerfile has them, the build is of a copy of
+// the context whose Dockerfile has them removed (see Classic), the Dockerfile a
+// testcontainers-go user would have to write.
 func Dockerfile(dir string, args ...string) testcontainers.FromDockerfile {
+	dir, err := classicContext(dir)
+	if err != nil {
+		// FromDockerfile then fails on the missing context, naming it.
+		fmt.Fprintf(os.Stderr, "tcsuite: %v\n", err)
+	}
 	ba := map[string]*string{IsolationArg[0]: &IsolationArg[1]}
 	for i := 0; i+1 < len(args); i += 2 {
 		v := args[i+1]
@@ -157,4 +171,77 @@ func Loopback(ports ...string) testcontainers.CustomizeRequestOption {
 			hc.PortBindings[network.MustParsePort(p)] = []network.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1")}}
 		}
 	})
+}
+
+var (
+	// CacheMountFlag is one `--mount=type=cache,...` flag of a RUN, with the line
+	// continuation after it.
+	CacheMountFlag = regexp.MustCompile(`--mount=type=cache,(\S+)\s*(\\\n\s*)?`)
+	// keepCacheStep is the RUN of the examples that keeps apt's downloads for the
+	// cache mounts: useful only with them.
+	keepCacheStep = regexp.MustCompile(`(?m)^RUN rm -f /etc/apt/apt\.conf\.d/docker-clean;[^\n]*\\\n[^\n]*\n`)
+)
+
+// Classic rewrites a Dockerfile of the examples for the classic builder: without its
+// apt cache mounts and the step that keeps apt's downloads for them. The image is the
+// same; only a rebuild that reruns apt is slower.
+func Classic(dockerfile string) (string, error) {
+	out := keepCacheStep.ReplaceAllString(dockerfile, "")
+	out = CacheMountFlag.ReplaceAllString(out, "")
+	if strings.Contains(out, "--mount") {
+		return "", errors.New("a --mount flag is left after removing the cache mounts")
+	}
+	return out, nil
+}
+
+var (
+	contextsMu  sync.Mutex
+	contextsDir string
+	contexts    = map[string]string{} // context dir -> its classic copy
+)
+
+// classicContext returns dir, or, when its Dockerfile has cache mounts, a copy of dir
+// (made once per process, removed by Main) with the Dockerfile of Classic.
+func classicContext(dir string) (string, error) {
+	body, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	if err != nil || !CacheMountFlag.Match(body) {
+		return dir, nil
+	}
+	contextsMu.Lock()
+	defer contextsMu.Unlock()
+	if c, ok := contexts[dir]; ok {
+		return c, nil
+	}
+	df, err := Classic(string(body))
+	if err != nil {
+		return "", fmt.Errorf("dockerfile of %s: %w", dir, err)
+	}
+	if contextsDir == "" {
+		if contextsDir, err = os.MkdirTemp("", "tcsuite-contexts-"); err != nil {
+			return "", err
+		}
+	}
+	c, err := os.MkdirTemp(contextsDir, filepath.Base(filepath.Clean(dir))+"-")
+	if err != nil {
+		return "", err
+	}
+	// The copy keeps the directory's name, which KeepImage tags use.
+	c = filepath.Join(c, filepath.Base(filepath.Clean(dir)))
+	if err := os.CopyFS(c, os.DirFS(dir)); err != nil {
+		return "", fmt.Errorf("copy the context %s: %w", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(c, "Dockerfile"), []byte(df), 0o644); err != nil {
+		return "", err
+	}
+	contexts[dir] = c
+	return c, nil
+}
+
+// removeContexts removes the copies classicContext made.
+func removeContexts() {
+	contextsMu.Lock()
+	defer contextsMu.Unlock()
+	if contextsDir != "" {
+		_ = os.RemoveAll(contextsDir)
+	}
 }
