@@ -22,9 +22,10 @@
 #                      benchmarks again (say, when the machine got busy during them) and
 #                      replace their results; the report names what was rerun, and when
 #
-# A full run takes about 95 minutes on an idle 2-core machine; most of it is
-# testcontainers-go waiting 10 s per teardown and rebuilding an image per start (the
-# example suites alone, Suite, take about 50 minutes: three rounds). Run it
+# A full run takes about two hours on an idle 2-core machine; most of it is
+# testcontainers-go waiting 10 s per teardown and rebuilding an image per start (every
+# benchmark but Suite took 43 minutes on 2026-12-07, before the extra samples per
+# round, which add about 12; Suite, three rounds, about an hour). Run it
 # when the machine is quiet: the load average is recorded before every benchmark, and
 # although each figure is a ratio taken within one run, a busy engine adds noise.
 set -euo pipefail
