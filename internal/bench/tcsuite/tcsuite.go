@@ -134,10 +134,12 @@ const KeepImageRepo = "tcsuite-keep"
 // the context whose Dockerfile has them removed (see Classic), the Dockerfile a
 // testcontainers-go user would have to write.
 func Dockerfile(dir string, args ...string) testcontainers.FromDockerfile {
-	dir, err := classicContext(dir)
-	if err != nil {
-		// FromDockerfile then fails on the missing context, naming it.
+	if c, err := classicContext(dir); err != nil {
+		// The build of the original context then fails on its cache mounts; this
+		// line says why it was not rewritten.
 		fmt.Fprintf(os.Stderr, "tcsuite: %v\n", err)
+	} else {
+		dir = c
 	}
 	ba := map[string]*string{IsolationArg[0]: &IsolationArg[1]}
 	for i := 0; i+1 < len(args); i += 2 {
