@@ -47,7 +47,7 @@ func (s *ExitStrategy) WaitUntilReady(ctx context.Context, t Target) error {
 			if st.ExitCode == s.code {
 				return nil
 			}
-			return &exitedError{strategy: s.String(), name: t.Name(), status: st, want: s.code, wantExit: true}
+			return &exitedError{strategy: s.String(), name: t.Name(), status: exitStatus(t, st), want: s.code, wantExit: true}
 		}
 		select {
 		case <-ch:

@@ -162,7 +162,7 @@ func (s *LogStrategy) afterEOF(ctx context.Context, t Target, start time.Time, m
 	for {
 		ch := observed(t).StatusChanged()
 		if st := observed(t).Status(); st.Exited {
-			return &exitedError{strategy: s.String(), name: t.Name(), status: st, detail: m.seen()}
+			return &exitedError{strategy: s.String(), name: t.Name(), status: exitStatus(t, st), detail: m.seen()}
 		}
 		select {
 		case <-ch:

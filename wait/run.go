@@ -65,7 +65,7 @@ func ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) err
 			awaitExit(ctx, t, exitGrace)
 		}
 		if st := observed(t).Status(); st.Exited || errors.Is(context.Cause(wctx), ErrExited) {
-			err = &exitedError{strategy: describe(s), name: t.Name(), status: st, detail: lastSeen(err)}
+			err = &exitedError{strategy: describe(s), name: t.Name(), status: exitStatus(t, st), detail: lastSeen(err)}
 		}
 	}
 	if _, ok := s.(selfDescribing); !ok {
@@ -78,6 +78,35 @@ func ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) err
 
 // exitGrace is how long Ready waits for a die event after a strategy failed.
 const exitGrace = 200 * time.Millisecond
+
+// oomGrace is how long an exit by SIGKILL (code 137) waits for the engine's oom event
+// before it is reported without one: the engine sends the die and oom events of one
+// kill in either order.
+const oomGrace = 500 * time.Millisecond
+
+// exitStatus returns the status of a container seen to exit, st, once an exit with
+// code 137 has had oomGrace for an oom event to say why.
+func exitStatus(t Target, st status) status {
+	if !st.Exited || st.OOMKilled || st.ExitCode != 137 {
+		return st
+	}
+	timer := time.NewTimer(oomGrace)
+	defer timer.Stop()
+	for {
+		ch := observed(t).StatusChanged()
+		if now := observed(t).Status(); !now.Exited || now.OOMKilled {
+			if now.Exited {
+				st = now
+			}
+			return st
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return st
+		}
+	}
+}
 
 // awaitExit waits until t's status says it exited, at most d.
 func awaitExit(ctx context.Context, t Target, d time.Duration) {

@@ -242,3 +242,45 @@ func TestForFuncContainerDies(t *testing.T) {
 	f.exit(1, false)
 	require.ErrorIs(t, <-done, wait.ErrExited)
 }
+
+func TestExitBySIGKILLWaitsForTheOOMEvent(t *testing.T) {
+	// The engine sends the die and oom events of one kill in either order: an exit
+	// with code 137 seen first must still be reported as out of memory when the oom
+	// event follows.
+	for name, s := range map[string]wait.Strategy{
+		"exec":           wait.ForExec("check"),
+		"exit":           wait.ForExit(0),
+		"log":            wait.ForLog("never"),
+		"all of":         wait.All(wait.ForExec("check"), wait.ForLog("never")),
+		"exit in any of": wait.Any(wait.ForExit(0), wait.ForLog("never")),
+		"failing":        failing{func() {}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for range 20 {
+				f := newFake()
+				f.log.end()
+				f.exec = func(ctx context.Context, cmd []string) (wait.ExecResult, error) {
+					return wait.ExecResult{ExitCode: 1}, nil
+				}
+				go func() {
+					f.exit(137, false)
+					time.Sleep(20 * time.Millisecond)
+					f.setStatus(func(s *waitwire.Status) { s.OOMKilled = true })
+				}()
+				err := wait.Ready(t.Context(), f, s, long)
+				require.ErrorIs(t, err, wait.ErrExited)
+				assert.Contains(t, err.Error(), "exited with code 137 (out of memory)")
+			}
+		})
+	}
+}
+
+func TestExitBySIGKILLWithoutOOMIsReported(t *testing.T) {
+	// A kill that is not the OOM killer's is reported as it is, after the grace.
+	f := newFake()
+	f.exit(137, false)
+	err := wait.Ready(t.Context(), f, wait.ForExit(0), long)
+	require.ErrorIs(t, err, wait.ErrExited)
+	assert.Contains(t, err.Error(), "exited with code 137, want 0")
+	assert.NotContains(t, err.Error(), "out of memory")
+}
