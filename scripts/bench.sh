@@ -22,10 +22,11 @@
 #                      benchmarks again (say, when the machine got busy during them) and
 #                      replace their results; the report names what was rerun, and when
 #
-# A full run takes about two hours on an idle 2-core machine; most of it is
+# A full run takes about an hour and three quarters on an idle 2-core machine; most of it is
 # testcontainers-go waiting 10 s per teardown and rebuilding an image per start (every
 # benchmark but Suite took 43 minutes on 2026-12-07, before the extra samples per
-# round, which add about 12; Suite, three rounds, about an hour). Run it
+# round, which add about 12, and a fifth Pool round, now dropped; Suite, three
+# rounds, about an hour). Run it
 # when the machine is quiet: the load average is recorded before every benchmark, and
 # although each figure is a ratio taken within one run, a busy engine adds noise.
 set -euo pipefail
@@ -60,7 +61,7 @@ declare -A rounds=(
 	# them testcontainers-go waiting out a 10 s stop grace per test;
 	# Reuse: a new process per implementation, the fresh one with initdb;
 	# FreshDatabase: a template clone against a new server with initdb.
-	[Pool]=5
+	[Pool]=4
 	[Reuse]=8
 	[FreshDatabase]=10
 	[Compose]=5
