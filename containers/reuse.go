@@ -93,7 +93,7 @@ func (c *Container) release() {
 
 // startReused is Start for a spec with Reuse. ok is false when reuse is turned off:
 // the caller then starts a container of the test's own.
-func (s Spec) startReused(ctx context.Context, t testing.TB) (_ *Container, ok bool, err error) {
+func (s Spec) startReused(ctx context.Context, t testing.TB) (c *Container, ok bool, err error) {
 	on, err := reaper.ReuseEnabled()
 	if err != nil {
 		return nil, true, err
@@ -107,10 +107,22 @@ func (s Spec) startReused(ctx context.Context, t testing.TB) (_ *Container, ok b
 	if err := s.reuseRefusal(); err != nil {
 		return nil, true, err
 	}
-	eng, labels, err := reaper.Begin(ctx, nil, "")
+	// As in launch: the lookup, or the create, runs while a new process's watchdog
+	// gets ready, and the container is handed out once it is.
+	eng, labels, settle, err := reaper.BeginOverlapped(ctx, nil, "")
 	if err != nil {
 		return nil, true, err
 	}
+	defer func() {
+		if serr := settle(ctx); serr != nil && err == nil {
+			// The container is kept for reuse either way; only this handle goes (a
+			// test's cleanup releases it).
+			if c != nil && t == nil {
+				c.release()
+			}
+			c, err = nil, serr
+		}
+	}()
 	image := s.image
 	if s.build != nil {
 		if image, err = s.build.image(ctx, eng, t); err != nil {
@@ -161,7 +173,7 @@ func (s Spec) startReused(ctx context.Context, t testing.TB) (_ *Container, ok b
 	if err != nil {
 		return nil, true, err
 	}
-	c := newContainer(eng, s, id, name, image)
+	c = newContainer(eng, s, id, name, image)
 	c.t = t
 	fail := func(err error) (*Container, bool, error) {
 		rctx, cancel := contextWithoutCancelTimeout(ctx)

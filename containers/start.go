@@ -100,7 +100,9 @@ func (s Spec) launch(ctx context.Context, t testing.TB, andStart bool) (_ *Conta
 	if t != nil {
 		testName = t.Name()
 	}
-	eng, labels, err := reaper.Begin(ctx, s.labels, testName)
+	// The first container of a process is made while its watchdog gets ready, and
+	// handed out only once it is (settle, below).
+	eng, labels, settle, err := reaper.BeginOverlapped(ctx, s.labels, testName)
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +165,13 @@ func (s Spec) launch(ctx context.Context, t testing.TB, andStart bool) (_ *Conta
 				eventhub.Default.Unsubscribe(c.id)
 				err = fmt.Errorf("%w (and removing the container: %w)", err, rerr)
 			}
+		}
+	}()
+	// Deferred after the removal above, so run before it: a watchdog that failed to
+	// get ready fails the call, and Run removes the container (Start's test does).
+	defer func() {
+		if serr := settle(ctx); serr != nil && err == nil {
+			err = serr
 		}
 	}()
 

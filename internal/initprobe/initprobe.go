@@ -10,7 +10,10 @@
 //     exit with status 3 when that fails, as a package that loads a fixture at init does;
 //   - exit-in-watchdog: exit with status 3 in a watchdog, as an init does that fails in
 //     a second process (one that takes a lock or a fixed port the test process holds);
-//   - hang-in-watchdog: block forever in a watchdog.
+//   - hang-in-watchdog: block forever in a watchdog;
+//   - wait-in-watchdog: in a watchdog, wait until the file REAPER_TEST_INIT_FILE names
+//     exists (at most two minutes, then exit with status 3), so that a test decides
+//     when the watchdog gets ready.
 package initprobe
 
 import (
@@ -21,6 +24,9 @@ import (
 
 // Env selects the behaviour of the init function.
 const Env = "REAPER_TEST_INIT"
+
+// EnvFile names the file wait-in-watchdog waits for.
+const EnvFile = "REAPER_TEST_INIT_FILE"
 
 // envWatchdog is the variable internal/reaper starts its watchdog with.
 const envWatchdog = "CONTAINERTEST_INTERNAL_WATCHDOG"
@@ -41,6 +47,16 @@ func init() {
 	case "hang-in-watchdog":
 		for watchdog {
 			time.Sleep(time.Hour)
+		}
+	case "wait-in-watchdog":
+		for end := time.Now().Add(2 * time.Minute); watchdog; time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(os.Getenv(EnvFile)); err == nil {
+				break
+			}
+			if time.Now().After(end) {
+				fmt.Fprintf(os.Stderr, "initprobe: %s never appeared\n", os.Getenv(EnvFile))
+				os.Exit(3)
+			}
 		}
 	}
 }

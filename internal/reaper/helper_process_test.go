@@ -17,7 +17,7 @@ import (
 
 	"github.com/containertest/containertest/internal/engine"
 	// Its init plays a user package's init in this binary and in its watchdogs.
-	_ "github.com/containertest/containertest/internal/initprobe"
+	"github.com/containertest/containertest/internal/initprobe"
 	"github.com/containertest/containertest/internal/reaper"
 	"github.com/containertest/containertest/internal/scope"
 )
@@ -47,6 +47,29 @@ func TestHelperProcess(t *testing.T) {
 		t.Setenv(reaper.EnvReaper, "on")
 	}
 
+	if mode == "overlapped" {
+		// BeginOverlapped returns while the watchdog waits in its init for the file
+		// initprobe.EnvFile names: the resources are made before it is ready.
+		_, labels, settle, err := reaper.BeginOverlapped(ctx, nil, "")
+		require.NoError(t, err)
+		require.False(t, reaper.Ready(), "BeginOverlapped waited for the watchdog")
+		kids := children(t)
+		require.Len(t, kids, 1, "watchdog processes")
+		fmt.Printf("SESSION=%s\nWATCHDOG=%d\n", engine.SessionID(), kids[0])
+		s := reaper.CreateStack(ctx, t, e, "ctreaper-"+engine.SessionID(), labels)
+		fmt.Printf("STACK=%s %s %s %s %s\n", s.ContainerName, s.Container.ID, s.NetworkName, s.Network.ID, s.VolumeName)
+		if os.Getenv("REAPER_TEST_SETTLE") == "1" {
+			require.NoError(t, os.WriteFile(os.Getenv(initprobe.EnvFile), nil, 0o644))
+			require.NoError(t, settle(ctx))
+			require.True(t, reaper.Ready())
+			require.Equal(t, kids[0], reaper.WatchdogPID(), "the watchdog after settle")
+			require.NoError(t, reaper.Ensure(ctx))
+			require.Equal(t, 1, reaper.WatchdogStarts(), "watchdogs started")
+		}
+		fmt.Println("READY")
+		time.Sleep(time.Hour)
+		return
+	}
 	if mode == "watchdog-exits-early" || mode == "watchdog-blocks" {
 		// The watchdog's init exits or blocks (REAPER_TEST_INIT): the first Ensure
 		// reports it, later ones go on without a watchdog and start no other.

@@ -28,6 +28,11 @@
 // watchdog's output. Starting another would end the same way, so the process goes on
 // without one: its leftovers are then removed only by a later process's sweep.
 //
+// The first container of a process is created while its watchdog gets ready
+// (BeginOverlapped), and handed out only once it is: that hides the watchdog's start,
+// tens of milliseconds for a large test binary. A watchdog whose parent died meanwhile
+// finds the ready pipe closed, and cleans up as after any other death.
+//
 // Later calls cost an atomic load. If the watchdog process cannot be started at all,
 // Ensure returns the error and the next call tries again. A watchdog that dies after it
 // was ready (killed by someone, or by the OOM killer) is reported on stderr, which is
@@ -130,39 +135,95 @@ func Ensure(ctx context.Context) error {
 }
 
 func ensureSlow(ctx context.Context) error {
+	settle, err := launch(ctx)
+	if err != nil {
+		return err
+	}
+	return settle(ctx)
+}
+
+// starting is the watchdog start under way, begun by launch; nil when there is none.
+// Guarded by readyMu.
+var starting *pendingStart
+
+// A pendingStart is a watchdog process that was started and is getting ready.
+type pendingStart struct {
+	done chan struct{}
+	err  error // what Ensure returns for this start; set before done is closed
+}
+
+// settle waits until the start is over and returns its error, or ctx's.
+func (p *pendingStart) settle(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return fmt.Errorf("ensure reaper: wait for the watchdog to get ready: %w", context.Cause(ctx))
+	}
+}
+
+func settled(context.Context) error { return nil }
+
+// launch does Ensure's work in two steps. It starts the watchdog process, unless one
+// runs or is starting, and returns at once; the function it returns waits until the
+// watchdog is ready and returns what Ensure would. From the moment the process exists
+// it holds the pipe that tells it this process is gone, so a crash during the wait is
+// cleaned up once it has run the binary's init functions.
+func launch(ctx context.Context) (func(context.Context) error, error) {
 	readyMu.Lock()
 	defer readyMu.Unlock()
 	if ready.Load() {
-		return nil
+		return settled, nil
+	}
+	if starting != nil {
+		return starting.settle, nil
 	}
 	if _, err := ParseKeepMode(os.Getenv(EnvKeep)); err != nil {
-		return fmt.Errorf("ensure reaper: %w", err)
+		return nil, fmt.Errorf("ensure reaper: %w", err)
 	}
 	off, err := reaperOff()
 	if err != nil {
-		return fmt.Errorf("ensure reaper: %w", err)
+		return nil, fmt.Errorf("ensure reaper: %w", err)
 	}
 	if off {
 		ready.Store(true)
-		return nil
+		return settled, nil
 	}
 	e, err := engine.Get(ctx)
 	if err != nil {
-		return fmt.Errorf("ensure reaper: %w", err)
+		return nil, fmt.Errorf("ensure reaper: %w", err)
 	}
-	w, err := startWatchdog(ctx, engine.SessionID(), watchdogDied)
-	if errors.Is(err, ErrWatchdogNotReady) {
+	sp, err := spawnWatchdog(engine.SessionID())
+	if err != nil {
+		return nil, fmt.Errorf("start watchdog: %w (set %s=off where the test binary cannot be re-executed)", err, EnvReaper)
+	}
+	p := &pendingStart{done: make(chan struct{})}
+	starting = p
+	go p.finish(e, sp)
+	return p.settle, nil
+}
+
+// finish waits for the watchdog launch started and records the outcome. It holds
+// readyMu throughout, as Ensure did: a watchdog that dies right after it is ready is
+// then seen by watchdogDied as the current one.
+func (p *pendingStart) finish(e *engine.Engine, sp *spawned) {
+	readyMu.Lock()
+	defer close(p.done)
+	defer readyMu.Unlock()
+	starting = nil
+	w, err := sp.wait(context.Background(), watchdogDied)
+	switch {
+	case errors.Is(err, ErrWatchdogNotReady):
 		ready.Store(true)
 		sweepOnce.Do(func() { go backgroundSweep(e) })
-		return fmt.Errorf("ensure reaper: %w\n%s", err, degradedHint)
+		p.err = fmt.Errorf("ensure reaper: %w\n%s", err, degradedHint)
+	case err != nil:
+		p.err = fmt.Errorf("start watchdog: %w (set %s=off where the test binary cannot be re-executed)", err, EnvReaper)
+	default:
+		wd = w
+		ready.Store(true)
+		sweepOnce.Do(func() { go backgroundSweep(e) })
 	}
-	if err != nil {
-		return fmt.Errorf("start watchdog: %w (set %s=off where the test binary cannot be re-executed)", err, EnvReaper)
-	}
-	wd = w
-	ready.Store(true)
-	sweepOnce.Do(func() { go backgroundSweep(e) })
-	return nil
 }
 
 // watchdogDied is called when a ready watchdog exits while this process lives (status
@@ -236,18 +297,39 @@ func WithLabels(user map[string]string) map[string]string {
 // the watchdog runs (Ensure), and returns the labels the resource must carry: user
 // labels under the framework's (WithLabels), plus the test's name when test is not "".
 func Begin(ctx context.Context, user map[string]string, test string) (*engine.Engine, map[string]string, error) {
-	e, err := engine.Get(ctx)
+	e, labels, settle, err := BeginOverlapped(ctx, user, test)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := Ensure(ctx); err != nil {
+	if err := settle(ctx); err != nil {
 		return nil, nil, err
 	}
-	labels := WithLabels(user)
+	return e, labels, nil
+}
+
+// BeginOverlapped is Begin for a caller that creates its resource while the first
+// watchdog of the process gets ready (tens of milliseconds: the binary starts again):
+// the watchdog process is started, not waited for. settle waits for it and returns
+// what Ensure would; the caller calls it before it hands the resource out, and removes
+// the resource when settle fails. A crash in between is cleaned up as after Ensure,
+// unless the watchdog then fails to get ready: the resource is left to a later
+// process's sweep, as every resource of a process without a watchdog is.
+func BeginOverlapped(ctx context.Context, user map[string]string, test string) (e *engine.Engine, labels map[string]string, settle func(context.Context) error, err error) {
+	e, err = engine.Get(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	settle = settled
+	if !ready.Load() {
+		if settle, err = launch(ctx); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	labels = WithLabels(user)
 	if test != "" {
 		labels[engine.LabelTest] = test
 	}
-	return e, labels, nil
+	return e, labels, settle, nil
 }
 
 // LabelProcNS records the boot and pid namespace of the creating process, so that a

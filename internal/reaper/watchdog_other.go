@@ -18,3 +18,15 @@ func (w *watchdog) close() {}
 func startWatchdog(ctx context.Context, session string, died func(*watchdog, error)) (*watchdog, error) {
 	return nil, errors.New("watchdog not supported on " + runtime.GOOS)
 }
+
+// A spawned watchdog never exists here.
+type spawned struct{}
+
+// spawnWatchdog fails, as startWatchdog does.
+func spawnWatchdog(session string) (*spawned, error) {
+	return nil, errors.New("watchdog not supported on " + runtime.GOOS)
+}
+
+func (*spawned) wait(ctx context.Context, died func(*watchdog, error)) (*watchdog, error) {
+	return nil, errors.New("watchdog not supported on " + runtime.GOOS)
+}

@@ -5,6 +5,8 @@ package reaper
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -163,6 +165,40 @@ func TestWatchdogThatDiesEarlyIsReportedOnce(t *testing.T) {
 			require.NoError(t, err, out)
 			// This sweep, or another test process's that came first, removed them.
 			waitGone(t, e, sessionFilter(h.Session), 30*time.Second)
+		})
+	}
+}
+
+// The first resource of a process is made while its watchdog gets ready
+// (BeginOverlapped). A test process killed before the watchdog is ready, resources made,
+// is cleaned up all the same once it is; and one that settled is covered as after Ensure.
+func TestWatchdogCoversResourcesMadeWhileItGetsReady(t *testing.T) {
+	e := mustHaveEngine(t)
+	for _, settle := range []bool{false, true} {
+		name := "killed before the watchdog was ready"
+		if settle {
+			name = "killed after settle"
+		}
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "go")
+			env := []string{initprobe.Env + "=wait-in-watchdog", initprobe.EnvFile + "=" + file}
+			if settle {
+				env = append(env, "REAPER_TEST_SETTLE=1")
+			}
+			h := startHelper(t, "overlapped", env)
+			t.Cleanup(func() { removeLabelled(t, e, sessionFilter(h.Session)) })
+			ctx := context.Background()
+			assert.ElementsMatch(t, h.Stack.refs(), refsOf(ctx, t, e, sessionFilter(h.Session)),
+				"the helper's resources before it ends")
+			require.NoError(t, h.cmd.Process.Kill())
+			err, out := h.wait(t)
+			require.ErrorContains(t, err, "signal: killed", out)
+			if !settle {
+				// The parent is gone before its watchdog is ready.
+				require.NoError(t, os.WriteFile(file, nil, 0o644))
+			}
+			waitCleaned(t, e, sessionFilter(h.Session), h.Watchdog)
+			waitProcessGone(t, h.Watchdog, time.Minute)
 		})
 	}
 }

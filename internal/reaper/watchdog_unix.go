@@ -69,6 +69,27 @@ var watchdogStarts atomic.Int64
 // The watchdog does not hold this process's stdout or stderr (go test waits for those
 // to close): its output goes to a log file under the cache directory, or nowhere.
 func startWatchdog(ctx context.Context, session string, died func(*watchdog, error)) (*watchdog, error) {
+	sp, err := spawnWatchdog(session)
+	if err != nil {
+		return nil, err
+	}
+	return sp.wait(ctx, died)
+}
+
+// A spawned watchdog has been started, holds the pipe that tells it this process is
+// gone, and is getting ready: from here a crash of this process is cleaned up once the
+// watchdog has run the binary's init functions.
+type spawned struct {
+	cmd      *exec.Cmd
+	pipe     *os.File // write end of the parent pipe
+	readyR   *os.File
+	logf     *os.File // nil: its output is discarded
+	logStart int64
+	waiter   *waiter
+}
+
+// spawnWatchdog starts the watchdog process of session; wait waits until it is ready.
+func spawnWatchdog(session string) (*spawned, error) {
 	exe, err := executable()
 	if err != nil {
 		return nil, fmt.Errorf("find executable: %w", err)
@@ -87,11 +108,7 @@ func startWatchdog(ctx context.Context, session string, died func(*watchdog, err
 		w.Close()
 		return nil, fmt.Errorf("create pipe: %w", err)
 	}
-	defer readyR.Close()
 	logf, logStart := openWatchdogLog(session) // nil: the output is discarded
-	if logf != nil {
-		defer logf.Close()
-	}
 	argv0 := exe
 	if len(os.Args) > 0 {
 		argv0 = os.Args[0]
@@ -109,15 +126,30 @@ func startWatchdog(ctx context.Context, session string, died func(*watchdog, err
 	readyW.Close() // the watchdog's copy is the only one: end-of-file when it exits
 	if err != nil {
 		w.Close()
+		readyR.Close()
+		if logf != nil {
+			logf.Close()
+		}
 		return nil, fmt.Errorf("start %s: %w", exe, err)
 	}
 	watchdogStarts.Add(1)
-	waiter := &waiter{exited: make(chan error, 1)}
-	go waitWatchdog(cmd, waiter) // reaps it: no zombie
-	exited := waiter.exited
+	sp := &spawned{cmd: cmd, pipe: w, readyR: readyR, logf: logf, logStart: logStart,
+		waiter: &waiter{exited: make(chan error, 1)}}
+	go waitWatchdog(cmd, sp.waiter) // reaps it: no zombie
+	return sp, nil
+}
 
-	if err := waitReady(ctx, readyR); err != nil {
-		w.Close()
+// wait waits until the spawned watchdog says it is ready and returns its handle; died
+// is called if it exits after that while this process lives. A watchdog that exits or
+// hangs first is killed, and the error wraps ErrWatchdogNotReady and quotes its output.
+func (sp *spawned) wait(ctx context.Context, died func(*watchdog, error)) (*watchdog, error) {
+	defer sp.readyR.Close()
+	if sp.logf != nil {
+		defer sp.logf.Close()
+	}
+	cmd, exited := sp.cmd, sp.waiter.exited
+	if err := waitReady(ctx, sp.readyR); err != nil {
+		sp.pipe.Close()
 		cmd.Process.Kill() // a no-op once it has exited
 		status := <-exited
 		if ctx.Err() != nil {
@@ -127,11 +159,11 @@ func startWatchdog(ctx context.Context, session string, died func(*watchdog, err
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			what = fmt.Sprintf("was not ready after %v and was killed: an init function of a package in the binary probably blocks", readyTimeout)
 		}
-		return nil, fmt.Errorf("%w: pid %d %s; %s", ErrWatchdogNotReady, cmd.Process.Pid, what, watchdogOutput(logf, logStart))
+		return nil, fmt.Errorf("%w: pid %d %s; %s", ErrWatchdogNotReady, cmd.Process.Pid, what, watchdogOutput(sp.logf, sp.logStart))
 	}
-	wd := &watchdog{pid: cmd.Process.Pid, pipe: w}
+	wd := &watchdog{pid: cmd.Process.Pid, pipe: sp.pipe}
 	// Normally it outlives this process and init reaps it.
-	if exitedAlready := waiter.ready(wd, died); exitedAlready {
+	if exitedAlready := sp.waiter.ready(wd, died); exitedAlready {
 		go died(wd, <-exited)
 	}
 	return wd, nil
@@ -277,9 +309,11 @@ func runWatchdog(session string) int {
 	if err := os.Chdir("/"); err != nil {
 		logger.Printf("chdir /: %v", err)
 	}
+	// A parent that is gone already (it died while this process started, having made
+	// resources meanwhile: reaper.BeginOverlapped) has closed the read end: the write
+	// fails, the parent pipe reads end-of-file, and the session is cleaned up.
 	if _, err := ready.Write([]byte{'R'}); err != nil {
-		logger.Printf("write ready: %v", err)
-		return 2
+		logger.Printf("write ready: %v (the parent is gone)", err)
 	}
 	ready.Close()
 	// Block until the parent exits: every write end is then closed.
