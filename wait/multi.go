@@ -141,7 +141,7 @@ func start(ctx context.Context, t Target, list []Strategy, watch func(Strategy) 
 			}
 			err := s.WaitUntilReady(sctx, t)
 			if err != nil && errors.Is(context.Cause(sctx), ErrExited) && ctx.Err() == nil {
-				err = &exitedError{strategy: describe(s), name: t.Name(), status: exitStatus(t, observed(t).Status())}
+				err = &exitedError{strategy: describe(s), name: t.Name(), status: exitedStatus(t, err, observed(t).Status())}
 			}
 			results <- result{i, err}
 		}()

@@ -65,7 +65,7 @@ func ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) err
 			awaitExit(ctx, t, exitGrace)
 		}
 		if st := observed(t).Status(); st.Exited || errors.Is(context.Cause(wctx), ErrExited) {
-			err = &exitedError{strategy: describe(s), name: t.Name(), status: exitStatus(t, st), detail: lastSeen(err)}
+			err = &exitedError{strategy: describe(s), name: t.Name(), status: exitedStatus(t, err, st), detail: lastSeen(err)}
 		}
 	}
 	if _, ok := s.(selfDescribing); !ok {
@@ -106,6 +106,16 @@ func exitStatus(t Target, st status) status {
 			return st
 		}
 	}
+}
+
+// exitedStatus is exitStatus for a strategy that failed with err: when err already
+// reports the exit, its status has had the grace, and is the one to use.
+func exitedStatus(t Target, err error, st status) status {
+	var ee *exitedError
+	if errors.As(err, &ee) && ee.status.Exited {
+		return ee.status
+	}
+	return exitStatus(t, st)
 }
 
 // awaitExit waits until t's status says it exited, at most d.

@@ -284,3 +284,23 @@ func TestExitBySIGKILLWithoutOOMIsReported(t *testing.T) {
 	assert.Contains(t, err.Error(), "exited with code 137, want 0")
 	assert.NotContains(t, err.Error(), "out of memory")
 }
+
+func TestExitBySIGKILLIsGivenOneGrace(t *testing.T) {
+	// A log wait reports the exit itself, and Ready and All wrap its error: the grace
+	// for an oom event is waited once, not once per layer (twice was 2 x 500 ms).
+	for name, s := range map[string]wait.Strategy{
+		"log":        wait.ForLog("never"),
+		"all of log": wait.All(wait.ForLog("never")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFake()
+			f.log.end()
+			f.exit(137, false)
+			start := time.Now()
+			err := wait.Ready(t.Context(), f, s, long)
+			require.ErrorIs(t, err, wait.ErrExited)
+			assert.Contains(t, err.Error(), "exited with code 137 while waiting")
+			assert.Less(t, time.Since(start), time.Second, "the oom grace was waited more than once")
+		})
+	}
+}
