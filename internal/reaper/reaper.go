@@ -195,7 +195,7 @@ func launch(ctx context.Context) (func(context.Context) error, error) {
 	}
 	sp, err := spawnWatchdog(engine.SessionID())
 	if err != nil {
-		return nil, fmt.Errorf("start watchdog: %w (set %s=off where the test binary cannot be re-executed)", err, EnvReaper)
+		return nil, startError(err)
 	}
 	p := &pendingStart{done: make(chan struct{})}
 	starting = p
@@ -218,12 +218,27 @@ func (p *pendingStart) finish(e *engine.Engine, sp *spawned) {
 		sweepOnce.Do(func() { go backgroundSweep(e) })
 		p.err = fmt.Errorf("ensure reaper: %w\n%s", err, degradedHint)
 	case err != nil:
-		p.err = fmt.Errorf("start watchdog: %w (set %s=off where the test binary cannot be re-executed)", err, EnvReaper)
+		p.err = startError(err)
 	default:
 		wd = w
 		ready.Store(true)
 		sweepOnce.Do(func() { go backgroundSweep(e) })
 	}
+}
+
+// startWatchdog starts the watchdog of session and waits until it is ready: died is
+// called if it exits after that while this process lives.
+func startWatchdog(ctx context.Context, session string, died func(*watchdog, error)) (*watchdog, error) {
+	sp, err := spawnWatchdog(session)
+	if err != nil {
+		return nil, err
+	}
+	return sp.wait(ctx, died)
+}
+
+// startError is the error of a watchdog that could not be started or waited for.
+func startError(err error) error {
+	return fmt.Errorf("start watchdog: %w (set %s=off where the test binary cannot be re-executed)", err, EnvReaper)
 }
 
 // watchdogDied is called when a ready watchdog exits while this process lives (status

@@ -13,16 +13,11 @@ type watchdog struct{ pid int }
 
 func (w *watchdog) close() {}
 
-// startWatchdog fails: starting a process in its own process group that outlives its
-// parent is only implemented for unix systems.
-func startWatchdog(ctx context.Context, session string, died func(*watchdog, error)) (*watchdog, error) {
-	return nil, errors.New("watchdog not supported on " + runtime.GOOS)
-}
-
 // A spawned watchdog never exists here.
 type spawned struct{}
 
-// spawnWatchdog fails, as startWatchdog does.
+// spawnWatchdog fails: starting a process in its own process group that outlives its
+// parent is only implemented for unix systems.
 func spawnWatchdog(session string) (*spawned, error) {
 	return nil, errors.New("watchdog not supported on " + runtime.GOOS)
 }

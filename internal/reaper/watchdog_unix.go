@@ -55,27 +55,6 @@ var readyTimeout = 30 * time.Second
 // watchdogStarts counts the watchdog processes this process started, for tests.
 var watchdogStarts atomic.Int64
 
-// startWatchdog re-executes this binary as the watchdog of session and waits until it
-// says it is ready: died is called if it exits after that while this process lives.
-//
-// Go runs the init functions of this package's dependencies and of the packages whose
-// import paths sort before it in the watchdog too, before this package's init
-// dispatches to it (the order of the Go spec since Go 1.21). So
-// that they behave as they did in this process, the watchdog starts with this
-// process's working directory, environment and argv[0]; it moves to "/" once ready.
-// If it exits (or hangs) before it is ready, the error wraps ErrWatchdogNotReady and
-// quotes its output.
-//
-// The watchdog does not hold this process's stdout or stderr (go test waits for those
-// to close): its output goes to a log file under the cache directory, or nowhere.
-func startWatchdog(ctx context.Context, session string, died func(*watchdog, error)) (*watchdog, error) {
-	sp, err := spawnWatchdog(session)
-	if err != nil {
-		return nil, err
-	}
-	return sp.wait(ctx, died)
-}
-
 // A spawned watchdog has been started, holds the pipe that tells it this process is
 // gone, and is getting ready: from here a crash of this process is cleaned up once the
 // watchdog has run the binary's init functions.
@@ -88,7 +67,19 @@ type spawned struct {
 	waiter   *waiter
 }
 
-// spawnWatchdog starts the watchdog process of session; wait waits until it is ready.
+// spawnWatchdog re-executes this binary as the watchdog of session; its wait method
+// waits until it says it is ready (startWatchdog does both).
+//
+// Go runs the init functions of this package's dependencies and of the packages whose
+// import paths sort before it in the watchdog too, before this package's init
+// dispatches to it (the order of the Go spec since Go 1.21). So
+// that they behave as they did in this process, the watchdog starts with this
+// process's working directory, environment and argv[0]; it moves to "/" once ready.
+// If it exits (or hangs) before it is ready, the error wraps ErrWatchdogNotReady and
+// quotes its output.
+//
+// The watchdog does not hold this process's stdout or stderr (go test waits for those
+// to close): its output goes to a log file under the cache directory, or nowhere.
 func spawnWatchdog(session string) (*spawned, error) {
 	exe, err := executable()
 	if err != nil {
