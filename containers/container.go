@@ -41,6 +41,7 @@ type Container struct {
 	status  waitwire.Status
 	changed chan struct{}
 	gone    bool
+	health  *healthSupervisor // podman only: see podmanhealth.go
 
 	firstStartMu sync.Mutex // held by the first Start of a created container
 	created      bool       // made by Create and not started yet (see lifecycle.go)

@@ -31,7 +31,12 @@ func (c *Container) applyEvent(m events.Message) {
 		c.status.OOMKilled = true
 	case strings.HasPrefix(action, "health_status"):
 		_, st, _ := strings.Cut(action, ":")
-		c.status.Health = strings.TrimSpace(st)
+		if st = strings.TrimSpace(st); st == "" {
+			// Podman's event names no status: its supervisor asks the engine.
+			c.kickHealthLocked()
+			return
+		}
+		c.status.Health = st
 	default:
 		return
 	}

@@ -50,11 +50,18 @@ func (s Spec) applyHealthDefaults(ctx context.Context, eng *engine.Engine, cfg *
 			// A missing image is reported, with the pull, by the create that follows.
 			return
 		}
-		if img.Config == nil || img.Config.Healthcheck == nil || len(img.Config.Healthcheck.Test) == 0 {
+		var h *container.HealthConfig
+		if img.Config != nil {
+			h = img.Config.Healthcheck
+		}
+		if h == nil {
+			h = podmanImageHealth(ctx, eng, cfg.Image)
+		}
+		if h == nil || len(h.Test) == 0 {
 			return
 		}
-		h := *img.Config.Healthcheck
-		hc = &h
+		hcopy := *h
+		hc = &hcopy
 	}
 	if hc == nil || len(hc.Test) == 0 || hc.Test[0] == "NONE" || hc.Interval != 0 {
 		return

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/events"
 )
 
 func TestHealthDefaultsByAPIVersion(t *testing.T) {
@@ -29,5 +30,35 @@ func TestHealthDefaultsByAPIVersion(t *testing.T) {
 func TestWaitsForHealthyOnlyAtTopLevel(t *testing.T) {
 	if Image("x").waitsForHealthy() {
 		t.Error("a spec without WaitFor waits for health")
+	}
+}
+
+// Podman's health_status events name no status: they must not wipe the one known, and
+// they tell the health supervisor to ask the engine.
+func TestStatuslessHealthEventKeepsStatusAndAsks(t *testing.T) {
+	c := newContainer(nil, Image("x"), "id", "name", "x")
+	c.status.HasHealthCheck = true
+	c.status.Health = "starting"
+	h := &healthSupervisor{kick: make(chan struct{}, 1)}
+	c.health = h
+
+	c.applyEvent(events.Message{Action: "health_status"})
+	if got := c.state().Health; got != "starting" {
+		t.Errorf("after podman's health_status event: health %q, want it kept as \"starting\"", got)
+	}
+	select {
+	case <-h.kick:
+	default:
+		t.Error("podman's health_status event did not reach the supervisor")
+	}
+
+	c.applyEvent(events.Message{Action: "health_status: healthy"})
+	if got := c.state().Health; got != "healthy" {
+		t.Errorf("after Docker's health_status event: health %q, want \"healthy\"", got)
+	}
+	select {
+	case <-h.kick:
+		t.Error("an event that names its status asked the engine again")
+	default:
 	}
 }

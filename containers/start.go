@@ -387,6 +387,10 @@ func (c *Container) afterStart(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("inspect container %s: %w", c.name, err)
 	}
+	if info.Config != nil {
+		// After the unlock below: it may ask the engine what it is.
+		defer c.superviseHealth(ctx, info.Config.Healthcheck)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ports = map[string]int{}
