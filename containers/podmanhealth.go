@@ -26,7 +26,11 @@ import (
 //   - Its health_status events carry no status ("health_status", not
 //     "health_status: healthy"). The framework asks the engine for the status instead.
 //
-// A Docker engine needs neither, and no goroutine is started for it.
+//   - It reports no out-of-memory kill: OOMKilled stays false and no oom event comes.
+//     An exit by SIGKILL of a container with a memory limit is then reported as
+//     "out of memory, or killed" when no oom event follows it.
+//
+// A Docker engine needs none of this, and no goroutine is started for it.
 
 // healthMode is what a container's health supervisor does on an engine.
 type healthMode int
@@ -208,6 +212,15 @@ func (c *Container) setHealth(st string) {
 		c.status.Health = st
 		c.notifyLocked()
 	}
+}
+
+// reportsNoOOM reports whether eng may not say that a container was killed for memory:
+// podman 4 set no OOMKilled and sent no oom event here (cgroup v1, cgroupfs).
+// An exit by SIGKILL of a container with a memory limit is then reported as possibly
+// one (see waitwire.Status.OOMUnreported).
+func reportsNoOOM(ctx context.Context, eng *engine.Engine) bool {
+	fs, err := getFacts(ctx, eng)
+	return err == nil && fs.podman
 }
 
 // podmanImageHealth returns the HEALTHCHECK of image as podman's own API reports it,

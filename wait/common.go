@@ -158,8 +158,11 @@ func (e *exitedError) Error() string {
 		b.WriteString(e.name + " ")
 	}
 	fmt.Fprintf(&b, "exited with code %d", e.status.ExitCode)
-	if e.status.OOMKilled {
+	switch {
+	case e.status.OOMKilled:
 		b.WriteString(" (out of memory)")
+	case e.status.OOMUnreported && e.status.ExitCode == 137:
+		b.WriteString(" (SIGKILL: out of memory, or killed; the engine does not report which)")
 	}
 	if e.wantExit {
 		fmt.Fprintf(&b, ", want %d", e.want)

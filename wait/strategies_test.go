@@ -285,6 +285,25 @@ func TestExitBySIGKILLWithoutOOMIsReported(t *testing.T) {
 	assert.NotContains(t, err.Error(), "out of memory")
 }
 
+func TestExitBySIGKILLOnAnEngineThatReportsNoOOM(t *testing.T) {
+	// Podman 4 here reports no OOM kill: a memory-limited container's exit by SIGKILL
+	// says that it may be one.
+	f := newFake()
+	f.setStatus(func(s *waitwire.Status) { s.OOMUnreported = true })
+	f.exit(137, false)
+	err := wait.Ready(t.Context(), f, wait.ForExit(0), long)
+	require.ErrorIs(t, err, wait.ErrExited)
+	assert.Contains(t, err.Error(), "exited with code 137 (SIGKILL: out of memory, or killed; the engine does not report which), want 0")
+
+	// Another exit code says nothing of memory.
+	g := newFake()
+	g.setStatus(func(s *waitwire.Status) { s.OOMUnreported = true })
+	g.exit(1, false)
+	err = wait.Ready(t.Context(), g, wait.ForExit(0), long)
+	require.ErrorIs(t, err, wait.ErrExited)
+	assert.NotContains(t, err.Error(), "memory")
+}
+
 func TestExitBySIGKILLIsGivenOneGrace(t *testing.T) {
 	// A log wait reports the exit itself, and Ready and All wrap its error: the grace
 	// for an oom event is waited once, not once per layer (twice was 2 x 500 ms).

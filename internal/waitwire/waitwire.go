@@ -24,6 +24,10 @@ type Status struct {
 	ExitCode int
 	// OOMKilled is true when the engine reported an out-of-memory kill.
 	OOMKilled bool
+	// OOMUnreported is true when the container has a memory limit and its engine
+	// may not report out-of-memory kills (podman 4): an exit by SIGKILL that no oom
+	// event explains may be one.
+	OOMUnreported bool
 	// HasHealthCheck is true when the container has a Docker health check.
 	HasHealthCheck bool
 	// Health is "", "starting", "healthy" or "unhealthy".
