@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -61,4 +62,19 @@ func TestStatuslessHealthEventKeepsStatusAndAsks(t *testing.T) {
 		t.Error("an event that names its status asked the engine again")
 	default:
 	}
+}
+
+// Generated names are what peers resolve through the network's DNS: lower case, which
+// every engine's DNS answers (podman's aardvark-dns answers a name with capitals only
+// when asked in lower case).
+func TestGeneratedNamesAreLowerCase(t *testing.T) {
+	t.Run("Sub/Test With Spaces", func(t *testing.T) {
+		name := generateName(t)
+		if name != strings.ToLower(name) {
+			t.Errorf("generated name %q has capitals", name)
+		}
+		if !strings.HasPrefix(name, "ct-testgeneratednamesarelowercase_sub_test_-") {
+			t.Errorf("generated name %q does not start with the test's name", name)
+		}
+	})
 }

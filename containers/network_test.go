@@ -59,8 +59,22 @@ func nvRequireReaches(ctx context.Context, t *testing.T, client *containers.Cont
 	require.Equal(t, "hello from busybox\n", body, "%s: page from %s", when, host)
 }
 
-// nvResolve returns what host resolves to inside c, or "" when it does not resolve.
+// nvResolve returns what host resolves to inside c, or "" when it does not resolve
+// within a few seconds. Docker's embedded DNS knows a name once its container has
+// started; podman's dnsname plugin reloads its dnsmasq after the start, and a lookup
+// in that moment is refused once (seen with podman 4.3).
 func nvResolve(ctx context.Context, t *testing.T, c *containers.Container, host string) string {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if addr := nvResolveOnce(ctx, t, c, host); addr != "" || time.Now().After(deadline) {
+			return addr
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func nvResolveOnce(ctx context.Context, t *testing.T, c *containers.Container, host string) string {
 	t.Helper()
 	res, err := c.Exec(ctx, "nslookup", host)
 	require.NoError(t, err)

@@ -55,14 +55,17 @@ var seq atomic.Int64
 
 var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
 
-// generateName makes a unique, readable container name: ct-<test>-<session>-<n>.
+// generateName makes a unique, readable container name: ct-<test>-<session>-<n>, in
+// lower case. Peers reach a container by its name through the network's DNS, and DNS
+// names are case-insensitive; podman's aardvark-dns answers a name with capitals only
+// when it is asked in lower case, so "TestX" in a name would not resolve there.
 func generateName(t testing.TB) string {
 	n := seq.Add(1)
 	sess := engine.SessionID()[:6]
 	if t == nil {
 		return fmt.Sprintf("ct-%s-%d", sess, n)
 	}
-	tn := strings.Trim(unsafeName.ReplaceAllString(t.Name(), "_"), "_.-")
+	tn := strings.ToLower(strings.Trim(unsafeName.ReplaceAllString(t.Name(), "_"), "_.-"))
 	if len(tn) > 40 {
 		tn = tn[:40]
 	}
@@ -391,8 +394,10 @@ func (c *Container) afterStart(ctx context.Context) error {
 		// After the unlock below: it may ask the engine what it is.
 		defer c.superviseHealth(ctx, info.Config.Healthcheck)
 	}
+	oomUnreported := info.HostConfig != nil && info.HostConfig.Memory > 0 && reportsNoOOM(ctx, c.eng)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.status.OOMUnreported = oomUnreported
 	c.ports = map[string]int{}
 	c.hostNet = info.HostConfig != nil && info.HostConfig.NetworkMode.IsHost()
 	if c.hostNet {
