@@ -415,6 +415,13 @@ func TestHealthCheckConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, info.Health)
 	assert.Equal(t, "healthy", info.Health.Status)
+
+	// Without a health check there is no health to report (podman reports an empty
+	// one).
+	plain := containers.Image(busybox).Cmd("sleep", "60").WaitFor().Start(t)
+	info, err = plain.Inspect(t.Context())
+	require.NoError(t, err)
+	assert.Nil(t, info.Health, "health of a container without a health check")
 }
 
 func TestStartFailsTestAndCleansUp(t *testing.T) {

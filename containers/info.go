@@ -80,7 +80,8 @@ func (c *Container) Inspect(ctx context.Context) (Info, error) {
 		info.ExitCode, info.OOMKilled, info.Error = st.ExitCode, st.OOMKilled, st.Error
 		info.StartedAt, _ = time.Parse(time.RFC3339Nano, st.StartedAt)
 		info.FinishedAt, _ = time.Parse(time.RFC3339Nano, st.FinishedAt)
-		if h := st.Health; h != nil {
+		// Podman reports a Health with no status for a container without a check.
+		if h := st.Health; h != nil && (h.Status != "" || len(h.Log) > 0) {
 			hi := &HealthInfo{Status: h.Status, FailingStreak: h.FailingStreak}
 			for _, p := range h.Log {
 				if p == nil {
