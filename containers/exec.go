@@ -3,13 +3,26 @@ package containers
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/errdefs"
 	"github.com/containertest/containertest/internal/engine/docker/stdcopy"
 )
+
+// ErrNotRunning is wrapped by the error of an Exec in a container that is not running.
+var ErrNotRunning = errors.New("container is not running")
+
+// notRunning reports whether the engine refused an exec because the container is not
+// running: Docker answers 409 Conflict ("Container ... is not running"), podman 500
+// ("can only create exec sessions on running containers: container state improper").
+func notRunning(err error) bool {
+	msg := err.Error()
+	return errdefs.IsConflict(err) && strings.Contains(msg, "is not running") || strings.Contains(msg, "container state improper")
+}
 
 // Exec runs cmd in the container and returns its exit code with stdout and stderr
 // kept apart. A non-zero exit code is not an error; failing to run the command is.
@@ -34,6 +47,9 @@ func (c *Container) ExecWith(ctx context.Context, opts ExecOptions, cmd ...strin
 		AttachStdout: true, AttachStderr: true,
 	})
 	if err != nil {
+		if notRunning(err) {
+			return ExecResult{}, fmt.Errorf("exec %q in container %s: %w (%w)", strings.Join(cmd, " "), c.name, ErrNotRunning, err)
+		}
 		return ExecResult{}, fmt.Errorf("exec %q in container %s: %w", strings.Join(cmd, " "), c.name, err)
 	}
 	att, err := c.eng.Client.ContainerExecAttach(ctx, cr.ID, container.ExecAttachOptions{})
