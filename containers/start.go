@@ -329,6 +329,13 @@ func (s Spec) engineConfig(eng *engine.Engine, image string, labels map[string]s
 		// nothing, the container's ports are the host's (see Expose).
 		hc.PortBindings = nil
 	}
+	if (hc.NetworkMode.IsHost() || hc.NetworkMode.IsNone()) && nc != nil {
+		// The mode says it all, and podman refuses endpoint settings with it ("networks
+		// and static ip/mac address can only be used with Bridge mode networking").
+		if ep := nc.EndpointsConfig[string(hc.NetworkMode)]; ep != nil && len(ep.Aliases) == 0 && ep.IPAMConfig == nil {
+			delete(nc.EndpointsConfig, string(hc.NetworkMode))
+		}
+	}
 	return cfg, hc, nc, nil
 }
 

@@ -151,6 +151,11 @@ func Lookup(ctx context.Context, nameOrID string) (*Network, error) {
 	res, err := e.Client.NetworkInspect(ctx, nameOrID, dnetwork.InspectOptions{})
 	if err != nil {
 		if errdefs.IsNotFound(err) {
+			if nameOrID == "host" || nameOrID == "none" {
+				// Podman has these network modes but lists no network objects for
+				// them; a container joins them by name.
+				return &Network{id: nameOrID, name: nameOrID}, nil
+			}
 			return nil, fmt.Errorf("look up network %s: %w", nameOrID, ErrNotFound)
 		}
 		return nil, fmt.Errorf("look up network %s: %w", nameOrID, err)
