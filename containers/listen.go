@@ -91,15 +91,17 @@ func hostReaches(host string) func(netip.Addr) bool {
 // addresses the engine forwards published ports to, judged from the namespace's IPv4
 // routing table (/proc/PID/net/route): the engine publishes ports through the network
 // that gives the container its default route, so they reach the container's address
-// on the subnet of that interface. Loopback addresses are never reached. Without a
-// default route it cannot tell, and every address but loopback counts.
+// on the subnet of that interface (the default route of the lowest metric). Loopback
+// addresses are never reached. Without a default route, or with several of the same
+// lowest metric on different interfaces (podman gives each network one), it cannot
+// tell, and every address but loopback counts.
 func forwardReaches(routes []byte) func(netip.Addr) bool {
 	type route struct {
 		iface string
 		dst   netip.Prefix
 	}
 	var rs []route
-	gw := ""
+	gw, gwMetric, gwTied := "", 0, false
 	sc := bufio.NewScanner(bytes.NewReader(routes))
 	sc.Scan() // header
 	for sc.Scan() {
@@ -118,8 +120,12 @@ func forwardReaches(routes []byte) func(netip.Addr) bool {
 			bits += mbits.OnesCount8(b)
 		}
 		if bits == 0 {
-			if gw == "" {
-				gw = f[0]
+			metric, _ := strconv.Atoi(f[6])
+			switch {
+			case gw == "" || metric < gwMetric:
+				gw, gwMetric, gwTied = f[0], metric, false
+			case metric == gwMetric && f[0] != gw:
+				gwTied = true
 			}
 			continue
 		}
@@ -133,7 +139,7 @@ func forwardReaches(routes []byte) func(netip.Addr) bool {
 			subnets = append(subnets, r.dst)
 		}
 	}
-	if gw == "" || len(subnets) == 0 {
+	if gw == "" || gwTied || len(subnets) == 0 {
 		return func(a netip.Addr) bool { return !a.IsLoopback() }
 	}
 	return func(a netip.Addr) bool {

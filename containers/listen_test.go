@@ -2,6 +2,7 @@ package containers
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -71,9 +72,28 @@ func TestJudgeListeners(t *testing.T) {
 	assert.True(t, none(netip.MustParseAddr("172.18.0.2")))
 	assert.Equal(t, waitwire.Listeners{Known: true, Elsewhere: []string{"127.0.0.1"}}, judgeListeners(addrs("127.0.0.1"), none))
 
+	// Podman gives every network a default route of the same metric: which one carries
+	// the published ports cannot be told, so no address but loopback is ruled out.
+	tied := forwardReaches([]byte(podmanRoutes))
+	assert.True(t, tied(netip.MustParseAddr("10.89.1.2")))
+	assert.True(t, tied(netip.MustParseAddr("10.89.2.2")))
+	assert.False(t, tied(netip.MustParseAddr("127.0.0.1")))
+	// A lower metric decides, whichever comes first in the table.
+	first := forwardReaches([]byte(strings.Replace(podmanRoutes, "0102590A	0003	0	0	100", "0102590A	0003	0	0	200", 1)))
+	assert.True(t, first(netip.MustParseAddr("10.89.1.2")))
+	assert.False(t, first(netip.MustParseAddr("10.89.2.2")), "eth1's default route has the higher metric")
+
 	// On the host's network, Endpoint names the host address: a server there counts.
 	host := hostReaches("127.0.0.1")
 	assert.Equal(t, waitwire.Listeners{Known: true, Reachable: true}, judgeListeners(addrs("127.0.0.1"), host))
 	assert.Equal(t, waitwire.Listeners{Known: true, Elsewhere: []string{"::1"}}, judgeListeners(addrs("::1"), host))
 	assert.Equal(t, waitwire.Listeners{Known: true, Elsewhere: []string{"10.1.2.3"}}, judgeListeners(addrs("10.1.2.3"), host))
 }
+
+// The routing table of a podman container on two networks (/proc/net/route).
+const podmanRoutes = `Iface	Destination	Gateway 	Flags	RefCnt	Use	Metric	Mask		MTU	Window	IRTT
+eth1	00000000	0102590A	0003	0	0	100	00000000	0	0	0
+eth0	00000000	0101590A	0003	0	0	100	00000000	0	0	0
+eth0	0001590A	00000000	0001	0	0	0	00FFFFFF	0	0	0
+eth1	0002590A	00000000	0001	0	0	0	00FFFFFF	0	0	0
+`
