@@ -96,3 +96,19 @@ func StatusOf(c *Container) waitwire.Status { return c.state() }
 
 // StatusChangedOf returns a channel closed at the next change of StatusOf.
 func StatusChangedOf(c *Container) <-chan struct{} { return c.stateChanged() }
+
+// PoolAutoMax is the most containers a self-sizing pool keeps starting or ready.
+const PoolAutoMax = autoMax
+
+// ObservePool makes p call f, under its lock, after each top-up, with the containers
+// starting or ready (pending) and how many it wants (target), until the test ends.
+func ObservePool(t interface{ Cleanup(func()) }, p *Pool, f func(pending, target int)) {
+	p.mu.Lock()
+	p.observe = f
+	p.mu.Unlock()
+	t.Cleanup(func() {
+		p.mu.Lock()
+		p.observe = nil
+		p.mu.Unlock()
+	})
+}

@@ -23,23 +23,47 @@ import (
 // removes the containers nobody took. When the process dies first, the watchdog
 // removes them, as it removes every container of the session.
 //
+// A pool of size 0 sizes itself. It measures how long its starts take (launch to
+// ready, the median of the last few) and how often containers are taken (the mean
+// interval over the last few Gets and Takes), and keeps ceil(start / interval) + 1
+// containers starting or ready: those that cover the takes during one start, and one
+// for the next take. Before it has measured a start and two takes it keeps 2. It grows
+// only while starting more at once gives more containers per second: it records how
+// long starts take by how many were in flight, and stops before the number of starts
+// at once at which a further start added less than a quarter of what each start made
+// per second before (until that is known, it tries one more than the most it has
+// measured). It never holds more than 8. When the target drops it starts fewer
+// replacements; it never removes a ready container.
+//
 // A pool helps when a suite runs many short tests, each needing a fresh container
 // whose start costs as much as (or more than) the test's own work: the start of the
 // next container overlaps the current test. It does not help a single test, a test
 // that changes the spec (a pool serves exactly one spec), or a suite whose tests run
 // all at once in parallel beyond size (they wait for starts as they would with Start),
-// and it costs up to size idle containers after the last test, until Close.
+// and it costs up to size idle containers after the last test, until Close. No pool
+// makes containers faster than the engine starts them: starting in the background
+// costs the engine the same work, so when tests take less time than the engine needs
+// per container (on a small machine a local engine manages about three starts a
+// second, however many run at once), the suite waits for the engine, whatever the
+// size. A self-sizing pool then stops growing where more starts at once only slow each
+// one down; a fixed size beyond that point costs idle containers and buys nothing.
 type Pool struct {
 	spec Spec
-	size int
+	size int  // the fixed size; with auto, the bound (autoMax)
+	auto bool // size 0: sized by sizer
+
+	// observe, when set (by tests), is called under mu after each top-up with the
+	// containers pending and the target.
+	observe func(pending, target int)
 
 	done chan struct{} // closed by Close
 
 	mu      sync.Mutex
 	pending int // containers starting or waiting in results
 	closed  bool
+	sizer   sizer // auto only
 	wg      sync.WaitGroup
-	results chan poolResult // capacity size: a start never blocks on sending
+	results chan poolResult // capacity size (at most pending): a start never blocks on sending
 
 	removing   sync.WaitGroup // background removals of handed-out containers
 	removeErrs []error
@@ -53,11 +77,17 @@ type poolResult struct {
 // ErrPoolClosed is returned (and reported by Get) once a pool has been closed.
 var ErrPoolClosed = errors.New("pool closed")
 
-// NewPool returns a pool of up to size (at least 1) fresh containers of spec. Nothing
-// starts until the first Get or Prewarm. An invalid spec or size is reported by Get.
+// NewPool returns a pool of up to size fresh containers of spec, or with size 0 a pool
+// that sizes itself to the time its starts take and the pace of its Gets (see Pool).
+// Nothing starts until the first Get or Prewarm. An invalid spec or a negative size is
+// reported by Get.
 func NewPool(spec Spec, size int) *Pool {
-	if size < 1 {
-		spec = spec.fail(fmt.Errorf("pool size %d: must be at least 1", size))
+	auto := size == 0
+	switch {
+	case auto:
+		size = autoMax
+	case size < 0:
+		spec = spec.fail(fmt.Errorf("pool size %d: must be 0 (self-sizing) or more", size))
 		size = 1
 	}
 	if spec.name != "" {
@@ -66,6 +96,7 @@ func NewPool(spec Spec, size int) *Pool {
 	return &Pool{
 		spec:    spec,
 		size:    size,
+		auto:    auto,
 		done:    make(chan struct{}),
 		results: make(chan poolResult, size),
 	}
@@ -87,19 +118,51 @@ func (p *Pool) Prewarm() error {
 	return nil
 }
 
-// fillLocked starts containers until size are pending.
+// targetLocked returns how many containers should be pending: the size, or for a
+// self-sizing pool what its estimates call for.
+func (p *Pool) targetLocked() int {
+	if !p.auto {
+		return p.size
+	}
+	return autoTarget(p.sizer.estimates())
+}
+
+// fillLocked starts containers until the target are pending. It never removes one:
+// when the target drops, fewer replacements start.
 func (p *Pool) fillLocked() {
-	for p.pending < p.size {
+	target := p.targetLocked()
+	for p.pending < target {
 		p.pending++
 		p.wg.Add(1)
+		if !p.auto {
+			go func() {
+				defer p.wg.Done()
+				// Not cancelled by Close: a create cancelled in flight can leave a
+				// container the engine made but never named to us. Close waits for the
+				// start instead; the spec's start timeout bounds it.
+				c, err := p.spec.start(context.Background(), nil)
+				p.results <- poolResult{c, err}
+			}()
+			continue
+		}
+		t0 := time.Now()
+		busy0 := p.sizer.launched(t0)
 		go func() {
 			defer p.wg.Done()
-			// Not cancelled by Close: a create cancelled in flight can leave a container
-			// the engine made but never named to us. Close waits for the start instead;
-			// the spec's start timeout bounds it.
-			c, err := p.spec.start(context.Background(), nil)
-			p.results <- poolResult{c, err}
+			c, err := p.spec.start(context.Background(), nil) // not cancelled, as above
+			p.mu.Lock()
+			p.sizer.land(t0, busy0, time.Now(), err == nil)
+			if !p.closed {
+				// The measurement may have raised the target. A start of this
+				// goroutine's is counted in wg, so Close's Wait covers it.
+				p.fillLocked()
+			}
+			p.mu.Unlock()
+			p.results <- poolResult{c, err} // counted in pending: never blocks
 		}()
+	}
+	if p.observe != nil {
+		p.observe(p.pending, target)
 	}
 }
 
@@ -158,11 +221,14 @@ func (p *Pool) get(ctx context.Context) (*Container, error) {
 	if err := p.spec.Err(); err != nil {
 		return nil, fmt.Errorf("pool: invalid spec: %w", err)
 	}
-	for {
+	for first := true; ; first = false {
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
 			return nil, ErrPoolClosed
+		}
+		if p.auto && first {
+			p.sizer.took(time.Now())
 		}
 		p.fillLocked()
 		p.mu.Unlock()

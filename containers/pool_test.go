@@ -82,7 +82,7 @@ func TestPoolGetAfterCloseFails(t *testing.T) {
 }
 
 func TestPoolRejectsBadInput(t *testing.T) {
-	require.ErrorContains(t, containers.NewPool(containers.Image(busybox), 0).Prewarm(), "pool size 0")
+	require.ErrorContains(t, containers.NewPool(containers.Image(busybox), -1).Prewarm(), "pool size -1")
 	require.ErrorContains(t, containers.NewPool(containers.Image(busybox).Named("x"), 1).Prewarm(), "Named")
 }
 
