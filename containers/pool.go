@@ -18,8 +18,9 @@ import (
 //
 // Every container is handed out once, to one test, and removed when that test ends,
 // like a container from Start, except that the removal runs in the background (Close
-// waits for it): the pool never reuses a container. At most size
-// containers are waiting or starting at any time; each Get starts a replacement. Close
+// waits for it): the pool never reuses a container. At most size containers (for a
+// self-sizing pool, its current target) are waiting or starting at any time; each Get
+// starts a replacement. Close
 // removes the containers nobody took. When the process dies first, the watchdog
 // removes them, as it removes every container of the session.
 //
@@ -43,10 +44,12 @@ import (
 // and it costs up to size idle containers after the last test, until Close. No pool
 // makes containers faster than the engine starts them: starting in the background
 // costs the engine the same work, so when tests take less time than the engine needs
-// per container (on a small machine a local engine manages about three starts a
-// second, however many run at once), the suite waits for the engine, whatever the
-// size. A self-sizing pool then stops growing where more starts at once only slow each
-// one down; a fixed size beyond that point costs idle containers and buys nothing.
+// per container (on a 2-core machine a local engine manages about three starts a
+// second at best, with three or more at once), the suite waits for the engine,
+// whatever the size. A self-sizing pool then stops growing where more starts at once
+// only slow each one down; a fixed size beyond that point costs idle containers and
+// buys nothing. Nor does a self-sizing pool help the first few tests: it learns from
+// them.
 type Pool struct {
 	spec Spec
 	size int  // the fixed size; with auto, the bound (autoMax)

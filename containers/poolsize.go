@@ -10,7 +10,7 @@ import (
 const (
 	// autoMax bounds the containers a self-sizing pool keeps starting or ready. The
 	// engine, not the pool, limits how fast containers start (a local engine on a
-	// small machine does about three starts a second however many run at once), and
+	// 2-core machine does about three starts a second at best), and
 	// autoHelps stops the growth where more starts at once stop helping, usually well
 	// below this bound; the bound caps what a misjudged estimate can cost: idle
 	// containers after the last test, and starts that Close waits for.
