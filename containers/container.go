@@ -33,15 +33,16 @@ type Container struct {
 	logs       logState // see logs.go
 	persistent bool     // writes to a named volume or bind mount (see teardownGrace)
 
-	mu      sync.Mutex
-	ports   map[string]int
-	imageID string
-	pid     int  // the main process's pid as the engine sees it; 0 when stopped
-	hostNet bool // on the host's network: nothing is published, ports are the host's
-	status  waitwire.Status
-	changed chan struct{}
-	gone    bool
-	health  *healthSupervisor // podman only: see podmanhealth.go
+	mu       sync.Mutex
+	ports    map[string]int
+	imageID  string
+	pid      int  // the main process's pid as the engine sees it; 0 when stopped
+	hostNet  bool // on the host's network: nothing is published, ports are the host's
+	status   waitwire.Status
+	changed  chan struct{}
+	gone     bool
+	health   *healthSupervisor // podman only: see podmanhealth.go
+	noHealth bool              // its removal began: no health supervisor starts any more
 
 	firstStartMu sync.Mutex // held by the first Start of a created container
 	created      bool       // made by Create and not started yet (see lifecycle.go)

@@ -78,3 +78,14 @@ func TestGeneratedNamesAreLowerCase(t *testing.T) {
 		}
 	})
 }
+
+// A removal stops the health supervisor for good: a start that races the removal
+// starts none again (its goroutine would outlive the container).
+func TestNoHealthSupervisorAfterRemovalBegan(t *testing.T) {
+	c := newContainer(nil, Image("x"), "id", "name", "x")
+	c.stopHealth(true)
+	c.superviseHealth(t.Context(), &container.HealthConfig{Test: []string{"CMD", "true"}})
+	if c.health != nil {
+		t.Fatal("a health supervisor started after the removal began")
+	}
+}

@@ -84,7 +84,7 @@ func (c *Container) superviseHealth(ctx context.Context, hc *container.HealthCon
 		return
 	}
 	c.mu.Lock()
-	running := c.health != nil || c.gone
+	running := c.health != nil || c.gone || c.noHealth
 	c.mu.Unlock()
 	if running {
 		return
@@ -96,7 +96,7 @@ func (c *Container) superviseHealth(ctx context.Context, hc *container.HealthCon
 	sctx, cancel := context.WithCancel(context.Background())
 	h := &healthSupervisor{cancel: cancel, done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	c.mu.Lock()
-	if c.health != nil || c.gone {
+	if c.health != nil || c.gone || c.noHealth {
 		c.mu.Unlock()
 		cancel()
 		return
@@ -109,11 +109,14 @@ func (c *Container) superviseHealth(ctx context.Context, hc *container.HealthCon
 	}()
 }
 
-// stopHealth ends the container's health supervisor, if any, and waits for it.
-func (c *Container) stopHealth() {
+// stopHealth ends the container's health supervisor, if any, and waits for it. With
+// forGood (the container is being removed) none starts again, even from a start that
+// races the removal.
+func (c *Container) stopHealth(forGood bool) {
 	c.mu.Lock()
 	h := c.health
 	c.health = nil
+	c.noHealth = c.noHealth || forGood
 	c.mu.Unlock()
 	if h != nil {
 		h.cancel()

@@ -88,7 +88,7 @@ func (s Spec) reuseRefusal() error {
 // longer follows the container's events (the last such registration closes the
 // stream), and the container stays for the next test or process.
 func (c *Container) release() {
-	c.stopHealth()
+	c.stopHealth(false)
 	eventhub.Default.Unsubscribe(c.id)
 }
 

@@ -120,7 +120,7 @@ func (c *Container) removeContainer(ctx context.Context) error {
 		return nil
 	}
 	c.mu.Unlock()
-	c.stopHealth()
+	c.stopHealth(true)
 	c.stopForTeardown(ctx)
 	c.drainLogs(ctx)
 	err := c.eng.Client.ContainerRemove(ctx, c.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
