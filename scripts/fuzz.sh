@@ -16,8 +16,21 @@ targets=(
 cache=$(go env GOCACHE)/fuzz/github.com/containertest/containertest
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
-	# One worker: the machine is shared with the engine and the other tests.
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime 2s -parallel 1 "$pkg" >&2
+	# One worker: the machine is shared with the engine and the other tests. Go's
+	# fuzzer can fail with a bare "context deadline exceeded" when the time runs out
+	# while an input is running on a stalled machine, with no failing input saved:
+	# that, and only that, is run once more.
+	out=$(mktemp)
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime 2s -parallel 1 "$pkg" 2>&1 | tee "$out" >&2; then
+		if grep -q '^    context deadline exceeded$' "$out" && ! grep -q 'Failing input written to' "$out"; then
+			echo "fuzz: $name stopped at its deadline with no failing input; once more" >&2
+			go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime 2s -parallel 1 "$pkg" >&2 || { rm -f "$out"; exit 1; }
+		else
+			rm -f "$out"
+			exit 1
+		fi
+	fi
+	rm -f "$out"
 	rel=${pkg#./}
 	if [ "${FUZZ_SAVE:-}" = 1 ] && [ -d "$cache/$rel/$name" ]; then
 		mkdir -p "$rel/testdata/fuzz/$name"
