@@ -78,11 +78,7 @@ func getFacts(ctx context.Context, eng *engine.Engine) (engineFacts, error) {
 		if api == "" {
 			api = p.APIVersion
 		}
-		podman := false
-		for _, c := range v.Components {
-			podman = podman || strings.Contains(strings.ToLower(c.Name), "podman")
-		}
-		return engineFacts{apiVersion: api, builderVersion: string(p.BuilderVersion), osType: p.OSType, version: v.Version, podman: podman}, nil
+		return engineFacts{apiVersion: api, builderVersion: string(p.BuilderVersion), osType: p.OSType, version: v.Version, podman: engine.IsPodman(v)}, nil
 	}))
 	return f.(func() (engineFacts, error))()
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/containertest/containertest/containers"
-	"github.com/containertest/containertest/internal/engine"
 	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/testimages"
 	"github.com/containertest/containertest/network"
 	"github.com/containertest/containertest/wait"
 )
@@ -131,7 +131,7 @@ func TestListenerOnTheForwardedAddressIsReady(t *testing.T) {
 // route); a server bound to the other address only is unreachable through it.
 func TestListenerOnAnotherNetworkIsNotReady(t *testing.T) {
 	t.Parallel()
-	if enginePodman(t) {
+	if testimages.IsPodman(t) {
 		t.Skip("podman gives every network a default route of the same metric: which one carries the published ports cannot be told from inside, so ForPort dials instead (see TestJudgeListeners)")
 	}
 	a, b := network.New(t), network.New(t)
@@ -234,20 +234,4 @@ func TestForHTTPWithoutTCPPortFailsAtOnce(t *testing.T) {
 			assert.Contains(t, strings.ToLower(err.Error()), "tcp")
 		})
 	}
-}
-
-// enginePodman reports whether the engine is podman's Docker-compatible API.
-func enginePodman(t *testing.T) bool {
-	t.Helper()
-	containers.RequireDocker(t)
-	e, err := engine.Get(t.Context())
-	require.NoError(t, err)
-	v, err := e.Client.ServerVersion(t.Context())
-	require.NoError(t, err)
-	for _, c := range v.Components {
-		if strings.Contains(strings.ToLower(c.Name), "podman") {
-			return true
-		}
-	}
-	return false
 }

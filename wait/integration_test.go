@@ -91,29 +91,11 @@ var (
 // which forwards ports without a proxy, has it refused ("refused").
 func noProxy(t *testing.T, closed, refused string) string {
 	t.Helper()
-	if isPodman(t) {
+	if testimages.IsPodman(t) {
 		return refused
 	}
 	return closed
 }
-
-// isPodman reports whether the engine is podman's Docker-compatible API.
-func isPodman(t *testing.T) bool {
-	t.Helper()
-	podmanOnce.Do(func() {
-		v, err := testimages.Engine(t).Client.ServerVersion(t.Context())
-		require.NoError(t, err)
-		for _, c := range v.Components {
-			podmanIs = podmanIs || strings.Contains(strings.ToLower(c.Name), "podman")
-		}
-	})
-	return podmanIs
-}
-
-var (
-	podmanOnce sync.Once
-	podmanIs   bool
-)
 
 // requireLimits skips the test where the engine cannot enforce memory limits: rootless
 // Docker on cgroup v1 accepts them and ignores them, so nothing is ever killed.
@@ -190,7 +172,7 @@ func TestIntegrationForPort(t *testing.T) {
 			Memory(8<<20).Expose("8080/tcp").WaitFor(wait.ForPort("8080/tcp")).StartTimeout(forever))
 		require.ErrorIs(t, err, wait.ErrExited)
 		want := "(out of memory) while waiting"
-		if isPodman(t) {
+		if testimages.IsPodman(t) {
 			// Podman 4 reported no OOM kill here (see containers/podmanhealth.go).
 			want = "(SIGKILL: out of memory, or killed; the engine does not report which) while waiting"
 		}

@@ -9,12 +9,24 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/client"
 )
 
 // libpodVersion is the version prefix of podman's own API paths. Podman serves them
 // beside its Docker-compatible API on the same socket, under a versioned path only.
 const libpodVersion = "v4.0.0"
+
+// IsPodman reports whether an engine's version answer is podman's (its Docker-compatible
+// API names a "Podman Engine" component).
+func IsPodman(v types.Version) bool {
+	for _, c := range v.Components {
+		if strings.Contains(strings.ToLower(c.Name), "podman") {
+			return true
+		}
+	}
+	return false
+}
 
 // A LibpodError is an answer of podman's own API other than 200 OK.
 type LibpodError struct {

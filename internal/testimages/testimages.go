@@ -73,6 +73,31 @@ func Engine(t testing.TB) *engine.Engine {
 	return e
 }
 
+// IsPodman reports whether the engine is podman's Docker-compatible API; it skips or
+// fails the test as Engine does when no engine answers.
+func IsPodman(t testing.TB) bool {
+	t.Helper()
+	e := Engine(t)
+	podmanOnce.Do(func() {
+		v, err := e.Client.ServerVersion(t.Context())
+		if err != nil {
+			podmanErr = err
+			return
+		}
+		podman = engine.IsPodman(v)
+	})
+	if podmanErr != nil {
+		t.Fatalf("testimages: engine version: %v", podmanErr)
+	}
+	return podman
+}
+
+var (
+	podmanOnce sync.Once
+	podman     bool
+	podmanErr  error
+)
+
 var busyboxMu sync.Mutex
 
 // Busybox makes sure busybox:latest exists on the engine and returns its reference.
