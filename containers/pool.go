@@ -137,30 +137,27 @@ func (p *Pool) fillLocked() {
 	for p.pending < target {
 		p.pending++
 		p.wg.Add(1)
-		if !p.auto {
-			go func() {
-				defer p.wg.Done()
-				// Not cancelled by Close: a create cancelled in flight can leave a
-				// container the engine made but never named to us. Close waits for the
-				// start instead; the spec's start timeout bounds it.
-				c, err := p.spec.start(context.Background(), nil)
-				p.results <- poolResult{c, err}
-			}()
-			continue
-		}
 		t0 := time.Now()
-		busy0 := p.sizer.launched(t0)
+		var busy0 time.Duration
+		if p.auto {
+			busy0 = p.sizer.launched(t0)
+		}
 		go func() {
 			defer p.wg.Done()
-			c, err := p.spec.start(context.Background(), nil) // not cancelled, as above
-			p.mu.Lock()
-			p.sizer.land(t0, busy0, time.Now(), err == nil)
-			if !p.closed {
-				// The measurement may have raised the target. A start of this
-				// goroutine's is counted in wg, so Close's Wait covers it.
-				p.fillLocked()
+			// Not cancelled by Close: a create cancelled in flight can leave a container
+			// the engine made but never named to us. Close waits for the start instead;
+			// the spec's start timeout bounds it.
+			c, err := p.spec.start(context.Background(), nil)
+			if p.auto {
+				p.mu.Lock()
+				p.sizer.land(t0, busy0, time.Now(), err == nil)
+				if !p.closed {
+					// The measurement may have raised the target. A start of this
+					// goroutine's is counted in wg, so Close's Wait covers it.
+					p.fillLocked()
+				}
+				p.mu.Unlock()
 			}
-			p.mu.Unlock()
 			p.results <- poolResult{c, err} // counted in pending: never blocks
 		}()
 	}
