@@ -288,7 +288,9 @@ func (n *Network) Remove(ctx context.Context) error {
 	start := time.Now()
 	delay := 20 * time.Millisecond
 	for {
-		err := e.Client.NetworkRemove(ctx, n.id)
+		// By name, not id: podman 4.3 removes a network named by its id with
+		// containers still attached, leaving them on a network that is gone.
+		err := e.Client.NetworkRemove(ctx, n.name)
 		if err == nil || errdefs.IsNotFound(err) {
 			n.removed = true
 			pools.release(n.reserved)
@@ -394,11 +396,13 @@ func isPoolExhausted(err error) bool {
 func isOverlap(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "Pool overlaps") || strings.Contains(s, "networks have overlapping") ||
-		strings.Contains(s, "overlaps with")
+		strings.Contains(s, "overlaps with") ||
+		strings.Contains(s, "is already used on the host or by another config") // podman
 }
 
 // isInUse reports whether err is the engine refusing to remove a network with endpoints.
 func isInUse(err error) bool {
-	return strings.Contains(err.Error(), "active endpoints") || errdefs.IsPermissionDenied(err) ||
-		errdefs.IsConflict(err)
+	s := err.Error()
+	return strings.Contains(s, "active endpoints") || strings.Contains(s, "network is being used") ||
+		errdefs.IsPermissionDenied(err) || errdefs.IsConflict(err)
 }

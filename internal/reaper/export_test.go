@@ -111,5 +111,5 @@ func CheckWatchdogFDs(t testing.TB, pid int) {
 
 // RemoveRef removes one resource; gone already is not an error.
 func RemoveRef(ctx context.Context, e *engine.Engine, r Ref) error {
-	return removeOne(ctx, e.Client, r)
+	return removeOne(ctx, e.Client, r, "")
 }

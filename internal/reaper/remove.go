@@ -97,7 +97,7 @@ func removeResources(ctx context.Context, cli engine.API, rs []resource) error {
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if err := removeOne(ctx, cli, r.Ref); err != nil {
+				if err := removeOne(ctx, cli, r.Ref, r.Name); err != nil {
 					mu.Lock()
 					errs = append(errs, fmt.Errorf("remove %s %s: %w", r.Kind, r.Name, err))
 					mu.Unlock()
@@ -109,7 +109,9 @@ func removeResources(ctx context.Context, cli engine.API, rs []resource) error {
 	return errors.Join(errs...)
 }
 
-func removeOne(ctx context.Context, cli engine.API, r Ref) error {
+// removeOne removes r; name is its name, used for networks: podman 4.3 removes a
+// network named by its id even with containers attached.
+func removeOne(ctx context.Context, cli engine.API, r Ref, name string) error {
 	var err error
 	switch r.Kind {
 	case Container:
@@ -120,7 +122,10 @@ func removeOne(ctx context.Context, cli engine.API, r Ref) error {
 			err = waitRemoved(ctx, cli, r.ID)
 		}
 	case Network:
-		err = cli.NetworkRemove(ctx, r.ID)
+		if name == "" {
+			name = r.ID
+		}
+		err = cli.NetworkRemove(ctx, name)
 	case Volume:
 		err = cli.VolumeRemove(ctx, r.ID, true)
 	}

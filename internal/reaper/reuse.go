@@ -225,7 +225,7 @@ func removeIfIdle(ctx context.Context, e *engine.Engine, hash, id string) (bool,
 	if ok, err := use.TryLock(); err != nil || !ok {
 		return false, err
 	}
-	if err := removeOne(ctx, e.Client, Ref{Container, id}); err != nil {
+	if err := removeOne(ctx, e.Client, Ref{Container, id}, ""); err != nil {
 		return false, fmt.Errorf("remove reused container %s: %w", id, err)
 	}
 	if ReadyID(hash) == id {
@@ -250,7 +250,7 @@ func RemoveReused(ctx context.Context) ([]string, error) {
 		errs []error
 	)
 	for _, c := range cs {
-		if err := removeOne(ctx, e.Client, Ref{Container, c.ID}); err != nil {
+		if err := removeOne(ctx, e.Client, Ref{Container, c.ID}, ""); err != nil {
 			errs = append(errs, fmt.Errorf("remove reused container %s: %w", c.ID, err))
 			continue
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/containertest/containertest/internal/engine"
 	"github.com/containertest/containertest/internal/engine/docker/container"
+	"github.com/containertest/containertest/internal/engine/docker/network"
 )
 
 // deadProcess runs a process to its end and returns its pid and start time.
@@ -173,4 +174,35 @@ func randomHex(t testing.TB) string {
 	_, err := rand.Read(b[:])
 	require.NoError(t, err)
 	return hex.EncodeToString(b[:])
+}
+
+// TestRemoveSessionLeavesNetworkInUse checks that removing a session leaves its network
+// alone while a container that is not the session's is attached to it, on every
+// engine: podman 4.3 removes a network named by its id even then, and the container is
+// left on a network that no longer exists.
+func TestRemoveSessionLeavesNetworkInUse(t *testing.T) {
+	e := mustHaveEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run := randomHex(t)
+	runFilter := engine.LabelPrefix + "reaper-test=" + run
+	t.Cleanup(func() { removeLabelled(t, e, runFilter) })
+	session := "inuse" + run
+	n, err := createNetwork(ctx, e, "ctreaper-inuse-"+run, withLabels(map[string]string{}, engine.LabelSession, session, engine.LabelPrefix+"reaper-test", run))
+	require.NoError(t, err)
+	// Another session's container, on the session's network.
+	cr, err := e.Client.ContainerCreate(ctx,
+		&container.Config{Image: testImage, Cmd: []string{"sleep", "300"}, Labels: withLabels(map[string]string{}, engine.LabelPrefix+"reaper-test", run)},
+		nil, &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{"ctreaper-inuse-" + run: {}}},
+		nil, "ctreaper-inuse-"+run)
+	require.NoError(t, err)
+	require.NoError(t, e.Client.ContainerStart(ctx, cr.ID, container.StartOptions{}))
+
+	_, err = removeSession(ctx, e, session)
+	require.Error(t, err, "removing a session whose network is in use")
+	_, err = e.Client.NetworkInspect(ctx, n.ID, network.InspectOptions{})
+	require.NoError(t, err, "the network in use was removed")
+	c, err := e.Client.ContainerInspect(ctx, cr.ID)
+	require.NoError(t, err)
+	assert.True(t, c.State.Running, "the other session's container")
 }
