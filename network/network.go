@@ -171,6 +171,53 @@ func nextName() string {
 }
 
 func create(ctx context.Context, test string, opts []Option) (*Network, error) {
+	n, c, err := createOnEngine(ctx, test, opts)
+	if err != nil || len(c.driverOpts) == 0 {
+		return n, err
+	}
+	if err := n.checkDriverOpts(ctx, c.driverOpts); err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := n.Remove(rctx); rerr != nil {
+			err = fmt.Errorf("%w (and removing it: %w)", err, rerr)
+		}
+		return nil, err
+	}
+	return n, nil
+}
+
+// driverOptAliases are the names under which podman keeps the Docker driver options
+// it translates.
+var driverOptAliases = map[string]string{"com.docker.network.driver.mtu": "mtu"}
+
+// checkDriverOpts fails when the engine dropped a driver option it was given: podman
+// 4.3 accepts and ignores those it does not know (com.docker.network.bridge.enable_icc
+// among them), and a network without the isolation or setting a test asked for must
+// not pass for one with it. The engine reports the options it keeps.
+func (n *Network) checkDriverOpts(ctx context.Context, want map[string]string) error {
+	info, err := n.Inspect(ctx)
+	if err != nil {
+		return fmt.Errorf("create network %s: check driver options: %w", n.name, err)
+	}
+	var dropped []string
+	for k, v := range want {
+		got, ok := info.Options[k]
+		if !ok {
+			got, ok = info.Options[driverOptAliases[k]]
+		}
+		if !ok || got != v {
+			dropped = append(dropped, k+"="+v)
+		}
+	}
+	if len(dropped) == 0 {
+		return nil
+	}
+	slices.Sort(dropped)
+	return fmt.Errorf("create network %s: driver option %s: %w: the engine made the network without it (podman drops the driver options it does not know)",
+		n.name, strings.Join(dropped, ", "), errors.ErrUnsupported)
+}
+
+func createOnEngine(ctx context.Context, test string, opts []Option) (*Network, config, error) {
 	var c config
 	for _, o := range opts {
 		o(&c)
@@ -179,11 +226,11 @@ func create(ctx context.Context, test string, opts []Option) (*Network, error) {
 		c.err = c.checkIPAM()
 	}
 	if c.err != nil {
-		return nil, fmt.Errorf("create network: %w", c.err)
+		return nil, c, fmt.Errorf("create network: %w", c.err)
 	}
 	e, labels, err := reaper.Begin(ctx, c.labels, test)
 	if err != nil {
-		return nil, fmt.Errorf("create network: %w", err)
+		return nil, c, fmt.Errorf("create network: %w", err)
 	}
 	name := nextName()
 	o := dnetwork.CreateOptions{
@@ -211,28 +258,28 @@ func create(ctx context.Context, test string, opts []Option) (*Network, error) {
 		resp, err := e.Client.NetworkCreate(ctx, name, o)
 		if err != nil {
 			if isOverlap(err) {
-				return nil, fmt.Errorf("create network %s: subnet %s %s: %w", name, c.subnet, overlapping(ctx, e.Client, c.subnet), err)
+				return nil, c, fmt.Errorf("create network %s: subnet %s %s: %w", name, c.subnet, overlapping(ctx, e.Client, c.subnet), err)
 			}
-			return nil, fmt.Errorf("create network %s: %w", name, err)
+			return nil, c, fmt.Errorf("create network %s: %w", name, err)
 		}
-		return &Network{id: resp.ID, name: name, managed: true}, nil
+		return &Network{id: resp.ID, name: name, managed: true}, c, nil
 	}
 
 	if !pools.exhaustedRecently() {
 		resp, err := e.Client.NetworkCreate(ctx, name, o)
 		if err == nil {
-			return &Network{id: resp.ID, name: name, managed: true}, nil
+			return &Network{id: resp.ID, name: name, managed: true}, c, nil
 		}
 		if !isPoolExhausted(err) {
-			return nil, fmt.Errorf("create network %s: %w", name, err)
+			return nil, c, fmt.Errorf("create network %s: %w", name, err)
 		}
 		pools.markExhausted()
 	}
 	id, subnet, err := createWithFreeSubnet(ctx, e, name, o)
 	if err != nil {
-		return nil, fmt.Errorf("create network %s: %w", name, err)
+		return nil, c, fmt.Errorf("create network %s: %w", name, err)
 	}
-	return &Network{id: id, name: name, managed: true, reserved: subnet}, nil
+	return &Network{id: id, name: name, managed: true, reserved: subnet}, c, nil
 }
 
 // overlapping names the networks whose subnets overlap p, for an error message.

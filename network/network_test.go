@@ -280,15 +280,40 @@ func TestInvalidOptions(t *testing.T) {
 	}
 }
 
+// TestDriverOpt checks that a driver option takes effect, or that Create refuses it
+// when the engine would drop it (podman keeps the MTU, under its own name, and drops
+// enable_icc).
 func TestDriverOpt(t *testing.T) {
-	const key = "com.docker.network.bridge.enable_icc"
-	net := network.New(t, network.DriverOpt(key, "false"))
-	info, err := net.Inspect(t.Context())
+	mtu := network.New(t, network.DriverOpt("com.docker.network.driver.mtu", "1400"))
+	out, code := box{net: mtu.Name(), cmd: []string{"cat", "/sys/class/net/eth0/mtu"}}.run(t)
+	if code != 0 || strings.TrimSpace(out) != "1400" {
+		t.Errorf("eth0's MTU on a network made with mtu 1400: exit %d, %q", code, out)
+	}
+
+	const icc = "com.docker.network.bridge.enable_icc"
+	isolated, err := network.Create(t.Context(), network.DriverOpt(icc, "false"))
+	if err != nil {
+		if !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), icc+"=false") {
+			t.Fatalf("Create with %s=false: %v; want it kept or ErrUnsupported naming it", icc, err)
+		}
+		if left := sessionNetworks(t); len(left) != 1 {
+			t.Errorf("%d networks of this session after a refused driver option; want 1 (%s)", len(left), mtu.Name())
+		}
+		t.Logf("the engine drops %s: %v", icc, err)
+		return
+	}
+	t.Cleanup(func() { isolated.Remove(context.Background()) })
+	info, err := isolated.Inspect(t.Context())
 	if err != nil {
 		t.Fatalf("Inspect: %v", err)
 	}
-	if info.Options[key] != "false" {
-		t.Errorf("driver options %v; want %s=false", info.Options, key)
+	if info.Options[icc] != "false" {
+		t.Errorf("driver options %v; want %s=false", info.Options, icc)
+	}
+	// It takes effect: containers on the network do not reach each other.
+	box{net: isolated.Name(), aliases: []string{"peer"}, cmd: []string{"sleep", "60"}}.start(t)
+	if out, code := (box{net: isolated.Name(), cmd: []string{"ping", "-c1", "-W2", "peer"}}.run(t)); code == 0 {
+		t.Errorf("ping across a network with %s=false succeeded:\n%s", icc, out)
 	}
 }
 

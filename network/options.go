@@ -177,7 +177,9 @@ func Driver(name string) Option {
 }
 
 // DriverOpt passes a driver-specific option, such as
-// "com.docker.network.bridge.enable_icc"="false" for the bridge driver.
+// "com.docker.network.bridge.enable_icc"="false" for the bridge driver. An option the
+// engine accepts but does not keep (podman drops those it does not know) fails Create
+// with an error that wraps errors.ErrUnsupported and names it, and no network is left.
 func DriverOpt(key, value string) Option {
 	return func(c *config) {
 		if key == "" {
