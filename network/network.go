@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -113,6 +114,11 @@ type Info struct {
 	Labels   map[string]string
 	// Options are the driver options.
 	Options map[string]string
+	// DNS reports whether the engine resolves the names and aliases of the network's
+	// containers for each other: on Docker on every network but the default
+	// "bridge"; on podman where the network has DNS enabled (its CNI backend has none
+	// on internal networks).
+	DNS bool
 	// Containers names the running containers attached to the network, sorted.
 	Containers []string
 }
@@ -417,9 +423,10 @@ func (n *Network) Inspect(ctx context.Context) (Info, error) {
 	for _, c := range res.IPAM.Config {
 		if a, err := netip.ParseAddr(c.Gateway); err == nil {
 			info.Gateways = append(info.Gateways, a)
-		} else if p, err := netip.ParsePrefix(c.Subnet); err == nil && res.Driver == "bridge" && res.IPAM.Driver == "default" {
+		} else if p, err := netip.ParsePrefix(c.Subnet); err == nil && c.Gateway == "" && res.Driver == "bridge" && res.IPAM.Driver == "default" {
 			// The engine reports no gateway it chose itself: its default IPAM driver
-			// gives a bridge network the subnet's first address.
+			// gives a bridge network the subnet's first address. (Podman reports
+			// "<nil>" for an internal network, which has none.)
 			info.Gateways = append(info.Gateways, p.Masked().Addr().Next())
 		}
 	}
@@ -427,7 +434,29 @@ func (n *Network) Inspect(ctx context.Context) (Info, error) {
 		info.Containers = append(info.Containers, ep.Name)
 	}
 	slices.Sort(info.Containers)
+	if info.DNS, err = hasDNS(ctx, e, res); err != nil {
+		return Info{}, fmt.Errorf("inspect network %s: %w", n.name, err)
+	}
 	return info, nil
+}
+
+// hasDNS reports whether the engine runs name resolution on network res (see Info.DNS).
+func hasDNS(ctx context.Context, e *engine.Engine, res dnetwork.Inspect) (bool, error) {
+	podman, err := e.Podman(ctx)
+	if err != nil {
+		return false, err
+	}
+	if !podman {
+		// Docker's embedded DNS serves every user-defined network.
+		return res.Name != "bridge" && res.Driver != "host" && res.Driver != "null", nil
+	}
+	var lp struct {
+		DNSEnabled bool `json:"dns_enabled"`
+	}
+	if err := e.Libpod(ctx, "/networks/"+url.PathEscape(res.ID)+"/json", &lp); err != nil {
+		return false, err
+	}
+	return lp.DNSEnabled, nil
 }
 
 // isPoolExhausted reports whether err is the engine saying that its default address

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/client"
@@ -26,6 +28,23 @@ func IsPodman(v types.Version) bool {
 		}
 	}
 	return false
+}
+
+var podmanEngines sync.Map // *Engine -> func() (bool, error)
+
+// Podman reports whether e is podman's Docker-compatible API, asking the engine's
+// version once per engine.
+func (e *Engine) Podman(ctx context.Context) (bool, error) {
+	f, _ := podmanEngines.LoadOrStore(e, sync.OnceValues(func() (bool, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		v, err := e.Client.ServerVersion(ctx)
+		if err != nil {
+			return false, fmt.Errorf("engine version: %w", err)
+		}
+		return IsPodman(v), nil
+	}))
+	return f.(func() (bool, error))()
 }
 
 // A LibpodError is an answer of podman's own API other than 200 OK.

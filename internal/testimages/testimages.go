@@ -77,26 +77,12 @@ func Engine(t testing.TB) *engine.Engine {
 // fails the test as Engine does when no engine answers.
 func IsPodman(t testing.TB) bool {
 	t.Helper()
-	e := Engine(t)
-	podmanOnce.Do(func() {
-		v, err := e.Client.ServerVersion(t.Context())
-		if err != nil {
-			podmanErr = err
-			return
-		}
-		podman = engine.IsPodman(v)
-	})
-	if podmanErr != nil {
-		t.Fatalf("testimages: engine version: %v", podmanErr)
+	podman, err := Engine(t).Podman(t.Context())
+	if err != nil {
+		t.Fatalf("testimages: %v", err)
 	}
 	return podman
 }
-
-var (
-	podmanOnce sync.Once
-	podman     bool
-	podmanErr  error
-)
 
 var busyboxMu sync.Mutex
 

@@ -12,6 +12,7 @@ type (
 	EndpointSettings   = upstream.EndpointSettings
 	IPAM               = upstream.IPAM
 	IPAMConfig         = upstream.IPAMConfig
+	Inspect            = upstream.Inspect
 	InspectOptions     = upstream.InspectOptions
 	ListOptions        = upstream.ListOptions
 	NetworkingConfig   = upstream.NetworkingConfig
