@@ -105,25 +105,17 @@ func (s Spec) startReused(ctx context.Context, t testing.TB) (c *Container, ok b
 	if _, err := reaper.ReuseTTL(); err != nil {
 		return nil, true, err
 	}
+	// A reuse may start no watchdog, which checks these otherwise.
+	if _, err := reaper.ParseKeepMode(os.Getenv(reaper.EnvKeep)); err != nil {
+		return nil, true, err
+	}
 	if err := s.reuseRefusal(); err != nil {
 		return nil, true, err
 	}
-	// As in launch: the lookup, or the create, runs while a new process's watchdog
-	// gets ready, and the container is handed out once it is.
-	eng, labels, settle, err := reaper.BeginOverlapped(ctx, nil, "")
+	eng, err := engine.Get(ctx)
 	if err != nil {
 		return nil, true, err
 	}
-	defer func() {
-		if serr := settle(ctx); serr != nil && err == nil {
-			// The container is kept for reuse either way; only this handle goes (a
-			// test's cleanup releases it).
-			if c != nil && t == nil {
-				c.release()
-			}
-			c, err = nil, serr
-		}
-	}()
 	image := s.image
 	if s.build != nil {
 		if image, err = s.build.image(ctx, eng, t); err != nil {
@@ -157,12 +149,35 @@ func (s Spec) startReused(ctx context.Context, t testing.TB) (c *Container, ok b
 
 	name := "ct-reuse-" + hash[:16]
 	if c, err := s.findReused(ctx, eng, hash, name, image); err != nil || c != nil {
-		if c != nil && t != nil {
-			c.t = t
-			t.Cleanup(c.release)
+		if c != nil {
+			// This process made nothing the watchdog would remove, so it starts
+			// none (waiting for one is most of a reuse's cost); the sweep of what
+			// dead processes left and of idle reused containers still runs.
+			reaper.SweepInBackground(eng)
+			if t != nil {
+				c.t = t
+				t.Cleanup(c.release)
+			}
 		}
 		return c, true, err
 	}
+
+	// As in launch: the create runs while a new process's watchdog gets ready, and
+	// the container is handed out once it is.
+	_, labels, settle, err := reaper.BeginOverlapped(ctx, nil, "")
+	if err != nil {
+		return nil, true, err
+	}
+	defer func() {
+		if serr := settle(ctx); serr != nil && err == nil {
+			// The container is kept for reuse either way; only this handle goes (a
+			// test's cleanup releases it).
+			if c != nil && t == nil {
+				c.release()
+			}
+			c, err = nil, serr
+		}
+	}()
 
 	// Create it. It carries the session labels (so this process's event stream sees
 	// it while it starts), LabelKeep (so nobody's cleanup removes it) and the hash.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -171,6 +172,40 @@ func TestReuseAcrossProcessesRaceAndExpiry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, removed, ids[0])
 	assert.Empty(t, labelled(t, "reusetest", tag), "the idle container did not expire")
+}
+
+// A process that only finds a reused container makes nothing a watchdog would remove,
+// so it starts none: waiting for one was most of what a reuse cost.
+func TestReuseHitStartsNoWatchdog(t *testing.T) {
+	containers.RequireDocker(t)
+	cacheDir := t.TempDir()
+	tag := fmt.Sprintf("nowatchdog-%d", time.Now().UnixNano())
+	removeLabelled(t, tag)
+	// Each watchdog writes a log named after its session; a sweep removes those of
+	// dead sessions.
+	watchdogLogs := func() map[string]bool {
+		ents, err := os.ReadDir(filepath.Join(cacheDir, "reaper", "log"))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		logs := map[string]bool{}
+		for _, e := range ents {
+			logs[e.Name()] = true
+		}
+		return logs
+	}
+	id := runReuseHelper(t, tag, cacheDir)
+	first := watchdogLogs()
+	if len(first) != 1 {
+		t.Fatalf("the process that created the reused container started %d watchdogs; want 1", len(first))
+	}
+	assert.Equal(t, id, runReuseHelper(t, tag, cacheDir), "a later process got another container")
+	for name := range watchdogLogs() {
+		assert.True(t, first[name], "a process that only reused started a watchdog (%s)", name)
+	}
+	list := labelled(t, "reusetest", tag)
+	require.Len(t, list, 1)
+	assert.Equal(t, "running", list[0].State)
 }
 
 // A reused container made under CONTAINERTEST_KEEP=failed carries the kept marker's

@@ -22,6 +22,17 @@ var (
 	sweepErr     error
 )
 
+// SweepInBackground starts the process's one background sweep (what dead processes
+// left, and expired reused containers) without a watchdog, for a process that uses
+// only what others made. It does nothing once a sweep has started, or with
+// CONTAINERTEST_REAPER=off.
+func SweepInBackground(e *engine.Engine) {
+	if off, err := reaperOff(); err != nil || off {
+		return
+	}
+	sweepOnce.Do(func() { go backgroundSweep(e) })
+}
+
 func backgroundSweep(e *engine.Engine) {
 	defer close(sweepDone)
 	ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
