@@ -2,11 +2,16 @@ package reaper
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/gofrs/flock"
 
 	"github.com/containertest/containertest/internal/engine"
 )
@@ -47,6 +52,37 @@ func backgroundSweep(e *engine.Engine) {
 // removal errors. It also deletes kept markers whose resource no longer exists.
 // Ensure runs it once per process, in the background.
 func Sweep(ctx context.Context, e *engine.Engine) ([]Ref, error) {
+	unlock, err := lockSweep(ctx, e)
+	if err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
+	}
+	defer unlock()
+	return sweepLocked(ctx, e)
+}
+
+// lockSweep takes the host-wide lock of sweeps of e, waiting until it is free or ctx
+// is done. The packages of one go test ./... start their sweeps together: one at a
+// time, each after the first finds what the others left, instead of all racing to
+// remove the same resources.
+func lockSweep(ctx context.Context, e *engine.Engine) (unlock func(), err error) {
+	dir, err := reaperDir("")
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(e.Addr))
+	fl := flock.New(filepath.Join(dir, "sweep-"+hex.EncodeToString(sum[:8])+".lock"))
+	ok, err := fl.TryLockContext(ctx, 20*time.Millisecond)
+	if err != nil || !ok {
+		_ = fl.Close()
+		if err == nil {
+			err = errors.New("not acquired")
+		}
+		return nil, fmt.Errorf("lock sweeps of %s: %w", e.Addr, err)
+	}
+	return func() { _ = fl.Close() }, nil
+}
+
+func sweepLocked(ctx context.Context, e *engine.Engine) ([]Ref, error) {
 	// Read the markers before listing: a marker read now names a resource created
 	// before now, so a resource missing from the listing below is really gone.
 	markers, err := readMarkers()

@@ -102,6 +102,23 @@ func TestSweepRemovesOnlyResourcesOfDeadOwners(t *testing.T) {
 	t.Cleanup(func() { removeLabelled(t, e, runFilter) })
 
 	cases := ownerCases(t)
+
+	// The other packages of go test ./... sweep as they start, and a sweep would take
+	// the resources of "dead" owners made here before the stack is complete. Sweeps
+	// run one at a time: holding their lock while making them keeps others out. A
+	// sweeper of its own, running all along, proves it.
+	unlock, err := lockSweep(ctx, e)
+	require.NoError(t, err)
+	hammerCtx, stopHammer := context.WithCancel(ctx)
+	hammerDone := make(chan struct{})
+	go func() {
+		defer close(hammerDone)
+		for hammerCtx.Err() == nil {
+			_, _ = Sweep(hammerCtx, e)
+		}
+	}()
+	t.Cleanup(func() { stopHammer(); <-hammerDone })
+
 	byID := map[string]ownerCase{}
 	var stackOfDead stack
 	for i, c := range cases {
@@ -133,6 +150,7 @@ func TestSweepRemovesOnlyResourcesOfDeadOwners(t *testing.T) {
 	require.NoError(t, os.WriteFile(foreign, []byte("s\n"+engine.HostName()+"\ntcp://elsewhere:2376\n"), 0o644))
 	t.Cleanup(func() { os.Remove(foreign) })
 
+	unlock()
 	h := startHelper(t, "sweep", nil)
 	err, out := h.wait(t)
 	require.NoError(t, err, out)
