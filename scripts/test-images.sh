@@ -64,9 +64,24 @@ is_static() {
 	return 1
 }
 
+# private_root REF: the first layer of REF (an image of one layer) has a root directory
+# that only root may enter. Docker hides it (it makes / 0755 in a container); podman
+# does not, and there only root can run anything. Images made before this script set the
+# mode have it: mktemp -d makes its directory 0700, and tar records ./ as it is.
+private_root() {
+	local mode
+	mode=$(docker save "$1" | tar -xO --wildcards '*layer.tar' 2>/dev/null |
+		tar -tvf - 2>/dev/null | awk '$NF == "./" { print $1; exit }') || true
+	[[ $mode == d???------ ]]
+}
+
 busybox_image() {
-	local ref=busybox:latest
-	have "$ref" && return 0
+	local ref=busybox:latest old=
+	if have "$ref"; then
+		private_root "$ref" || return 0
+		old=$(docker image inspect --format '{{.Id}}' "$ref")
+		log "remaking $ref: its root directory is private to root"
+	fi
 	if try_pull "$ref"; then
 		log "pulled $ref"
 		return 0
@@ -83,6 +98,7 @@ busybox_image() {
 	local root
 	root=$(mktemp -d "${TMPDIR:-/tmp}/ct-busybox.XXXXXX")
 	tmpdirs+=("$root")
+	chmod 755 "$root"
 	mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/root" "$root/var/www"
 	chmod 1777 "$root/tmp"
 	chmod 700 "$root/root"
@@ -102,6 +118,9 @@ busybox_image() {
 		die "the busybox image made from $bb does not run; is $bb statically linked?"
 	fi
 	log "made $ref from $bb"
+	if [ -n "$old" ]; then
+		docker rmi "$old" >/dev/null 2>&1 || true
+	fi
 }
 
 # debian_mirror prints the Debian mirror apt on this machine uses: the first enabled
