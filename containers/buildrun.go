@@ -351,7 +351,15 @@ func (b *buildSpec) run(ctx context.Context, eng *engine.Engine, logf func(strin
 	// A build stream that ends cleanly between two messages (the connection to the
 	// engine cut at the wrong moment) reads like a finished build: only the image
 	// proves it.
-	if ok, err := cachedImage(ctx, eng, tag, key); err != nil {
+	ok, err := cachedImage(ctx, eng, tag, key)
+	if err == nil && !ok {
+		// The image may be there without its labels.
+		var relabelled bool
+		if relabelled, err = relabel(ctx, eng, logf, tag, labels); err == nil && relabelled {
+			ok, err = cachedImage(ctx, eng, tag, key)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("build %s: check the built image: %w", b.contextDir, err)
 	} else if !ok {
 		return fmt.Errorf("build %s: %w: the docker engine ended the build without the image %s", b.contextDir, ErrBuildFailed, tag)

@@ -6,11 +6,12 @@ import upstream "github.com/docker/docker/api/types/image"
 
 // The types of the SDK's image package that the framework uses.
 type (
-	ImportOptions   = upstream.ImportOptions
-	ImportSource    = upstream.ImportSource
-	InspectResponse = upstream.InspectResponse
-	ListOptions     = upstream.ListOptions
-	PullOptions     = upstream.PullOptions
-	RemoveOptions   = upstream.RemoveOptions
-	Summary         = upstream.Summary
+	HistoryResponseItem = upstream.HistoryResponseItem
+	ImportOptions       = upstream.ImportOptions
+	ImportSource        = upstream.ImportSource
+	InspectResponse     = upstream.InspectResponse
+	ListOptions         = upstream.ListOptions
+	PullOptions         = upstream.PullOptions
+	RemoveOptions       = upstream.RemoveOptions
+	Summary             = upstream.Summary
 )
