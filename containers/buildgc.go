@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/distribution/reference"
+
 	"github.com/containertest/containertest/internal/buildcache"
 	"github.com/containertest/containertest/internal/engine"
 	"github.com/containertest/containertest/internal/engine/docker/errdefs"
@@ -304,7 +306,7 @@ func cacheImages(list []image.Summary) []cacheImage {
 			created: time.Unix(s.Created, 0),
 		}
 		for _, t := range s.RepoTags {
-			if strings.HasPrefix(t, "containertest/") {
+			if t := familiarTag(t); strings.HasPrefix(t, "containertest/") {
 				img.tags = append(img.tags, t)
 			}
 		}
@@ -315,6 +317,16 @@ func cacheImages(list []image.Summary) []cacheImage {
 		imgs = append(imgs, img)
 	}
 	return imgs
+}
+
+// familiarTag is tag as Build names it: podman lists containertest/x:1 as
+// docker.io/containertest/x:1. A tag that does not parse is returned as it is.
+func familiarTag(tag string) string {
+	named, err := reference.ParseNormalizedNamed(tag)
+	if err != nil {
+		return tag
+	}
+	return reference.FamiliarString(named)
 }
 
 // lastUsed is when the image of key was last used, or created (Unix seconds) when no

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/containertest/containertest/internal/engine/docker/image"
 )
 
 func TestPlanEviction(t *testing.T) {
@@ -119,4 +121,24 @@ func TestBuildSource(t *testing.T) {
 	assert.Equal(t, a.source(), c.source())
 	assert.NotEqual(t, a.source(), (&buildSpec{contextDir: "/app", target: "x"}).source())
 	assert.NotEqual(t, (&buildSpec{contextDir: "/a", dockerfile: "b"}).source(), (&buildSpec{contextDir: "/ab"}).source())
+}
+
+// Podman lists the cache's tags normalized (docker.io/containertest/x:1): they are
+// still the cache's, and a user's own tag still is not.
+func TestCacheImagesReadsNormalizedTags(t *testing.T) {
+	list := []image.Summary{
+		{ID: "a", RepoTags: []string{"docker.io/containertest/ctx:0123456789abcdef"}, Labels: map[string]string{labelBuildKey: "k1"}},
+		{ID: "b", RepoTags: []string{"containertest/ctx:fedcba9876543210", "docker.io/acme/app:1"}, Labels: map[string]string{labelBuildKey: "k2"}},
+		{ID: "c", RepoTags: []string{"docker.io/acme/app:2"}, Labels: map[string]string{labelBuildKey: "k3"}},
+		{ID: "d", RepoTags: nil, Labels: map[string]string{labelBuildKey: "k4"}},
+	}
+	got := map[string][]string{}
+	for _, img := range cacheImages(list) {
+		got[img.id] = img.tags
+	}
+	assert.Equal(t, map[string][]string{
+		"a": {"containertest/ctx:0123456789abcdef"},
+		"b": {"containertest/ctx:fedcba9876543210"},
+		"d": nil,
+	}, got)
 }
