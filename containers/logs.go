@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containertest/containertest/internal/engine"
 	"github.com/containertest/containertest/internal/engine/docker/container"
 	"github.com/containertest/containertest/internal/engine/docker/errdefs"
 	"github.com/containertest/containertest/internal/engine/docker/stdcopy"
@@ -205,8 +206,17 @@ func (c *Container) newRun(ctx context.Context) error {
 	// Every line of the runs so far is in the log now: the engine reads a process's
 	// output to the end before it reports the container stopped.
 	last, _ := time.Parse(time.RFC3339Nano, info.State.FinishedAt)
+	started, _ := time.Parse(time.RFC3339Nano, info.State.StartedAt)
 	if ts, err := c.lastLogStamp(ctx); err == nil && ts.After(last) {
 		last = ts
+	}
+	// Podman 4.3 records a FinishedAt before the StartedAt of the same run and stamps
+	// log lines with whole seconds: neither is later than the run's last line. The
+	// engine's clock, read now that the run is over, is.
+	if podman, err := c.eng.Podman(ctx); (err == nil && podman) || last.Before(started) {
+		if now, err := engineNow(ctx, c.eng); err == nil && now.After(last) {
+			last = now
+		}
 	}
 	if last.Year() <= 1 {
 		return nil // never ran, or nothing to tell the runs apart by
@@ -215,6 +225,15 @@ func (c *Container) newRun(ctx context.Context) error {
 	c.logs.since = last.Add(time.Nanosecond)
 	c.logs.mu.Unlock()
 	return nil
+}
+
+// engineNow returns the time on the engine's clock.
+func engineNow(ctx context.Context, eng *engine.Engine) (time.Time, error) {
+	info, err := eng.Client.Info(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Parse(time.RFC3339Nano, info.SystemTime)
 }
 
 // lastLogStamp returns the latest time stamp among the log's last lines. The engine
