@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -75,7 +76,10 @@ func TestImageSubstitution(t *testing.T) {
 	imageOf := func(c *containers.Container) string {
 		ins, err := eng.Client.ContainerInspect(t.Context(), c.ID())
 		require.NoError(t, err)
-		return ins.Config.Image
+		// Podman records the reference normalized: docker.io/library/name:tag.
+		named, err := reference.ParseNormalizedNamed(ins.Config.Image)
+		require.NoError(t, err)
+		return reference.FamiliarString(named)
 	}
 	c := containers.Image(busybox).Pull(containers.PullNever).Cmd("sleep", "60").WaitFor().Start(t)
 	assert.Equal(t, mirrored, imageOf(c))

@@ -13,6 +13,7 @@ import (
 	"github.com/containertest/containertest/internal/engine"
 	"github.com/containertest/containertest/internal/engine/docker/events"
 	"github.com/containertest/containertest/internal/engine/docker/filters"
+	"github.com/containertest/containertest/internal/testimages"
 	"github.com/containertest/containertest/volume"
 	"github.com/containertest/containertest/wait"
 )
@@ -34,8 +35,13 @@ func tdMarker(t *testing.T, vol *volume.Volume) string {
 
 // tdKillSignals lists the signals the engine sent to the container named name since
 // since, in order, as its event stream recorded them ("15" for SIGTERM, "9" for SIGKILL).
+// Podman 4.3 records no kill events: the test ends there (skipped) on podman, after
+// what it checked of the data.
 func tdKillSignals(t *testing.T, name string, since time.Time) []string {
 	t.Helper()
+	if testimages.IsPodman(t) {
+		t.Skip("podman records no kill events: the signals sent cannot be read")
+	}
 	eng, err := engine.Get(t.Context())
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -135,18 +141,18 @@ func TestStopTimeoutZeroMeansNoGrace(t *testing.T) {
 	containers.RequireDocker(t)
 	// A process that ignores SIGTERM: only SIGKILL stops it.
 	c := containers.Image(busybox).Cmd("sh", "-c", "trap '' TERM; while :; do sleep 1 & wait $!; done").Start(t)
+	err := c.Stop(t.Context(), -time.Second)
+	require.ErrorContains(t, err, "negative")
+	err = c.Restart(t.Context(), -time.Second)
+	require.ErrorContains(t, err, "negative")
+	require.ErrorContains(t, containers.Image(busybox).GracefulStop(-time.Second).Err(), "negative")
+
 	since := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Second)
 	defer cancel()
 	// Not a timing assertion: the engine would wait 10 s before its SIGKILL, beyond ctx.
 	require.NoError(t, c.Stop(ctx, 0))
 	assert.Equal(t, "9", last(tdKillSignals(t, c.Name(), since)))
-
-	err := c.Stop(t.Context(), -time.Second)
-	require.ErrorContains(t, err, "negative")
-	err = c.Restart(t.Context(), -time.Second)
-	require.ErrorContains(t, err, "negative")
-	require.ErrorContains(t, containers.Image(busybox).GracefulStop(-time.Second).Err(), "negative")
 }
 
 func first(s []string) string {
