@@ -394,6 +394,16 @@ func imageMissing(ctx context.Context, eng *engine.Engine, ref string) bool {
 
 func (c *Container) afterStart(ctx context.Context) error {
 	info, err := c.eng.Client.ContainerInspect(ctx, c.id)
+	// Podman 4.3 fails an inspect that races with the container's process exiting
+	// ("read /proc/PID/cgroup: no such process"); once it has exited, inspect works.
+	for try := 0; err != nil && strings.Contains(err.Error(), "no such process") && try < 10; try++ {
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("inspect container %s: %w", c.name, ctx.Err())
+		}
+		info, err = c.eng.Client.ContainerInspect(ctx, c.id)
+	}
 	if err != nil {
 		return fmt.Errorf("inspect container %s: %w", c.name, err)
 	}
