@@ -87,14 +87,24 @@ func LockReuse(ctx context.Context, hash string) (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	fl := flock.New(p)
+	unlock, err = lockFile(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("lock reused container %s: %w", hash, err)
+	}
+	return unlock, nil
+}
+
+// lockFile takes the exclusive file lock (flock) of path, waiting until it is free or
+// ctx is done. The operating system releases it when the process dies.
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+	fl := flock.New(path)
 	ok, err := fl.TryLockContext(ctx, 10*time.Millisecond)
 	if err != nil || !ok {
 		_ = fl.Close()
 		if err == nil {
 			err = errors.New("lock not acquired")
 		}
-		return nil, fmt.Errorf("lock reused container %s: %w", hash, err)
+		return nil, err
 	}
 	return func() { _ = fl.Close() }, nil
 }

@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
-
-	"github.com/gofrs/flock"
 
 	"github.com/containertest/containertest/internal/engine"
 )
@@ -57,32 +54,7 @@ func Sweep(ctx context.Context, e *engine.Engine) ([]Ref, error) {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
 	defer unlock()
-	return sweepLocked(ctx, e)
-}
 
-// lockSweep takes the host-wide lock of sweeps of e, waiting until it is free or ctx
-// is done. The packages of one go test ./... start their sweeps together: one at a
-// time, each after the first finds what the others left, instead of all racing to
-// remove the same resources.
-func lockSweep(ctx context.Context, e *engine.Engine) (unlock func(), err error) {
-	dir, err := reaperDir("")
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256([]byte(e.Addr))
-	fl := flock.New(filepath.Join(dir, "sweep-"+hex.EncodeToString(sum[:8])+".lock"))
-	ok, err := fl.TryLockContext(ctx, 20*time.Millisecond)
-	if err != nil || !ok {
-		_ = fl.Close()
-		if err == nil {
-			err = errors.New("not acquired")
-		}
-		return nil, fmt.Errorf("lock sweeps of %s: %w", e.Addr, err)
-	}
-	return func() { _ = fl.Close() }, nil
-}
-
-func sweepLocked(ctx context.Context, e *engine.Engine) ([]Ref, error) {
 	// Read the markers before listing: a marker read now names a resource created
 	// before now, so a resource missing from the listing below is really gone.
 	markers, err := readMarkers()
@@ -117,6 +89,23 @@ func sweepLocked(ctx context.Context, e *engine.Engine) ([]Ref, error) {
 		return refs, fmt.Errorf("sweep: %w", err)
 	}
 	return refs, nil
+}
+
+// lockSweep takes the host-wide lock of sweeps of e, waiting until it is free or ctx
+// is done. The packages of one go test ./... start their sweeps together: one at a
+// time, each after the first finds what the others left, instead of all racing to
+// remove the same resources.
+func lockSweep(ctx context.Context, e *engine.Engine) (unlock func(), err error) {
+	dir, err := reaperDir("")
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(e.Addr))
+	unlock, err = lockFile(ctx, filepath.Join(dir, "sweep-"+hex.EncodeToString(sum[:8])+".lock"))
+	if err != nil {
+		return nil, fmt.Errorf("lock sweeps of %s: %w", e.Addr, err)
+	}
+	return unlock, nil
 }
 
 // OwnerGone reports whether the process that created a resource with these labels is
