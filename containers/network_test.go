@@ -273,3 +273,26 @@ func nvRequireNoNetwork(t *testing.T, net *network.Network) {
 	_, err = eng.Client.NetworkInspect(context.Background(), net.ID(), dnetwork.InspectOptions{})
 	assert.True(t, errdefs.IsNotFound(err), "network %s still exists (inspect: %v)", net.Name(), err)
 }
+
+// A published port of a container that is also on an internal network is reached
+// whichever network was made first. Podman's CNI backend forwards the port to the
+// container's address on every network, the first by name winning, and an internal
+// network's address cannot be reached from the host: the framework names internal
+// networks so that they sort after the others.
+func TestPublishedPortWithAnInternalNetwork(t *testing.T) {
+	for _, internalFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("internal made first=%v", internalFirst), func(t *testing.T) {
+			var nets []*network.Network
+			for _, internal := range []bool{internalFirst, !internalFirst} {
+				var opts []network.Option
+				if internal {
+					opts = append(opts, network.Internal())
+				}
+				nets = append(nets, network.New(t, opts...))
+			}
+			c := httpd().On(nets[0]).On(nets[1]).Start(t)
+			assert.Equal(t, "hello from busybox\n", get(t, c.URL("http", "8080")+"/index.html"),
+				"through the published port, with networks %s and %s", nets[0].Name(), nets[1].Name())
+		})
+	}
+}
