@@ -299,9 +299,11 @@ func (s Spec) engineConfig(eng *engine.Engine, image string, labels map[string]s
 			}
 			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: src, Target: m.target, ReadOnly: m.readOnly})
 		case mountTmpfs:
-			mm := mount.Mount{Type: mount.TypeTmpfs, Target: m.target}
+			// 1777, Docker's default, given on every engine: podman's compatible API
+			// makes a tmpfs that only root can write to.
+			mm := mount.Mount{Type: mount.TypeTmpfs, Target: m.target, TmpfsOptions: &mount.TmpfsOptions{Mode: 0o1777}}
 			if m.size > 0 {
-				mm.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: m.size}
+				mm.TmpfsOptions.SizeBytes = m.size
 			}
 			hc.Mounts = append(hc.Mounts, mm)
 		case mountImage:

@@ -99,6 +99,18 @@ func TestVolumeTmpfsIsEmptyAfterRestart(t *testing.T) {
 	assert.Equal(t, "kept\n", nvSh(ctx, t, c, "cat /root-file"))
 }
 
+// A tmpfs is world-writable with the sticky bit (1777), as Docker makes it, on every
+// engine: podman makes it 0755 and root's unless told, so a container that runs as
+// another user could not write to it.
+func TestVolumeTmpfsWritableByAnyUser(t *testing.T) {
+	ctx := t.Context()
+	c := nvSleeper().User("1234:1234").Tmpfs("/scratch").Tmpfs("/small", containers.TmpfsSize(1<<20)).Start(t)
+	for _, dir := range []string{"/scratch", "/small"} {
+		assert.Equal(t, "1777\n", nvSh(ctx, t, c, "stat -c %a "+dir), "mode of %s", dir)
+		assert.Equal(t, "ok\n", nvSh(ctx, t, c, "echo ok > "+dir+"/f && cat "+dir+"/f"), "writing to %s as uid 1234", dir)
+	}
+}
+
 // Bad input: each is a clear error, and nothing is left behind.
 
 func TestVolumeRelativeTargets(t *testing.T) {
