@@ -363,6 +363,15 @@ func dedupeEnv(env []string) []string {
 // createContainer creates the container, pulling the image first when the policy says
 // so or when it is missing.
 func createContainer(ctx context.Context, eng *engine.Engine, policy PullPolicy, name string, cfg *container.Config, hc *container.HostConfig, nc *dnetwork.NetworkingConfig) (string, error) {
+	if cfg.Domainname != "" {
+		// Podman's compatible API accepts a domain name and drops it: the container's
+		// would be "(none)".
+		if podman, err := eng.Podman(ctx); err != nil {
+			return "", fmt.Errorf("create container %s: %w", name, err)
+		} else if podman {
+			return "", fmt.Errorf("create container %s: domain name %q: %w: podman's Docker-compatible API ignores it", name, cfg.Domainname, ErrUnsupportedByEngine)
+		}
+	}
 	if policy == PullAlways {
 		if err := pullImage(ctx, eng, cfg.Image); err != nil {
 			return "", fmt.Errorf("pull image %s: %w", cfg.Image, err)

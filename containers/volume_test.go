@@ -13,6 +13,7 @@ import (
 
 	"github.com/containertest/containertest/containers"
 	"github.com/containertest/containertest/internal/engine"
+	"github.com/containertest/containertest/internal/testimages"
 	"github.com/containertest/containertest/volume"
 )
 
@@ -199,4 +200,26 @@ func nvRequireNoVolume(t *testing.T, name string) {
 		return
 	}
 	assert.True(t, errdefs.IsNotFound(err), "inspect volume %s: %v", name, err)
+}
+
+// A domain name reaches the container's UTS namespace; where the engine would drop it
+// (podman), Start refuses the spec and creates nothing.
+func TestDomainName(t *testing.T) {
+	ctx := t.Context()
+	spec := nvSleeper().Hostname("box1").DomainName("example.test")
+	if testimages.IsPodman(t) {
+		name := "ct-domainname-" + engine.SessionID()
+		c, err := spec.Named(name).Run(ctx)
+		if err == nil {
+			c.Terminate(context.Background())
+			t.Fatal("Run with a domain name succeeded on podman, which drops it")
+		}
+		t.Logf("error: %v", err)
+		assert.ErrorIs(t, err, containers.ErrUnsupportedByEngine)
+		assert.Contains(t, err.Error(), "example.test")
+		requireNoLeak(t, name)
+		return
+	}
+	c := spec.Start(t)
+	assert.Equal(t, "box1 example.test\n", nvSh(ctx, t, c, "echo $(hostname) $(cat /proc/sys/kernel/domainname)"))
 }
