@@ -147,7 +147,7 @@ func (c *Container) firstStart(ctx context.Context) error {
 		return err
 	}
 	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
-		return fmt.Errorf("start container %s: %w", c.name, err)
+		return fmt.Errorf("start container %s: %w", c.name, explainStartError(err))
 	}
 	if err := c.afterStart(ctx); err != nil {
 		return err
@@ -250,7 +250,7 @@ func (c *Container) Start(ctx context.Context) error {
 		return err
 	}
 	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
-		return c.wrap("start", err)
+		return c.wrap("start", explainStartError(err))
 	}
 	return c.readyAgain(ctx)
 }
@@ -275,7 +275,7 @@ func (c *Container) Restart(ctx context.Context, timeout time.Duration) error {
 		return err
 	}
 	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
-		return c.wrap("restart", err)
+		return c.wrap("restart", explainStartError(err))
 	}
 	return c.readyAgain(ctx)
 }

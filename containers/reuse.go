@@ -206,7 +206,7 @@ func (s Spec) startReused(ctx context.Context, t testing.TB) (c *Container, ok b
 		return fail(err)
 	}
 	if err := eng.Client.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return fail(fmt.Errorf("start container %s: %w", name, err))
+		return fail(fmt.Errorf("start container %s: %w", name, explainStartError(err)))
 	}
 	if err := c.afterStart(ctx); err != nil {
 		return fail(err)
