@@ -557,7 +557,22 @@ func TestBuildSecrets(t *testing.T) {
 	token := "s3cret-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	t.Setenv("CT_BUILD_TOKEN", token)
 	sum := sha256.Sum256([]byte(token))
-	stack := busybox(t, "buildsecret.yaml").Env("EXPECT_TOKEN_SHA256", hex.EncodeToString(sum[:])).Up(t)
+	project := busybox(t, "buildsecret.yaml").Env("EXPECT_TOKEN_SHA256", hex.EncodeToString(sum[:]))
+	if p, err := testimages.Engine(t).Client.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	} else if p.OSType != "linux" || p.BuilderVersion == "1" {
+		// Without BuildKit (podman's API builds with buildah) no secret can reach a
+		// build: Up must refuse the file and say why, leaving nothing behind.
+		_, err := project.Name("nobuildkit").Run(t.Context())
+		if !errors.Is(err, containers.ErrUnsupportedSyntax) || !strings.Contains(err.Error(), "needs BuildKit") {
+			t.Fatalf("Up without BuildKit: err = %v, want %v naming BuildKit", err, containers.ErrUnsupportedSyntax)
+		}
+		if left := projectResources(t, "nobuildkit-"); len(left) != 0 {
+			t.Errorf("left behind: %v", left)
+		}
+		t.Skipf("the engine has no BuildKit (OS %q, Builder-Version %q): build secrets are refused: %v", p.OSType, p.BuilderVersion, err)
+	}
+	stack := project.Up(t)
 	app := stack.Service("app")
 	if got := exec1(t, app, "sh", "-c", "ls /run/secrets 2>/dev/null; true"); got != "" {
 		t.Errorf("/run/secrets in the running container = %q, want nothing: build secrets are the build's only", got)
