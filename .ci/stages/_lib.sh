@@ -26,7 +26,7 @@ apt_install() {
 have_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 
 # The core suites; a stage runs them all or a -run subset of them.
-core_pkgs=(./containers/ ./wait/ ./network/ ./volume/ ./internal/reaper/)
+core_pkgs=(./containers/ ./wait/ ./network/ ./volume/ ./internal/reaper/ ./compose/)
 
 stage_tmp=$(mktemp -d "${TMPDIR:-/tmp}/ct-stage-$stage.XXXXXX")
 cleanups=()
@@ -61,8 +61,10 @@ run_tests() {
 
 # The subset of the core suites that the lighter stages run: a container served and
 # torn down, ports, exec, copy, logs, a build-cache hit, names on a network, waits,
-# volumes, and the watchdog and sweep.
-core_subset='^(TestStartServesAndTearsDown|TestPortsBindToLoopback|TestExec|TestCopyToAndFrom|TestLogs|TestBuildHitSendsNothing|TestNetworkPeersReachEachOtherByAliasAndName|TestIntegration.*|TestNewLabelsAndRemovesAtTestEnd|TestDataOutlivesContainer|TestWatchdogRemovesSessionWhenTestProcessEnds|TestSweepRemovesOnlyResourcesOfDeadOwners)$'
+# volumes, the watchdog and sweep, and a Compose file's core keys (ports, two networks,
+# a named volume, a bind mount, a tmpfs, a health check, depends_on), its teardown and
+# a service built from a Dockerfile.
+core_subset='^(TestStartServesAndTearsDown|TestPortsBindToLoopback|TestExec|TestCopyToAndFrom|TestLogs|TestBuildHitSendsNothing|TestNetworkPeersReachEachOtherByAliasAndName|TestIntegration.*|TestNewLabelsAndRemovesAtTestEnd|TestDataOutlivesContainer|TestWatchdogRemovesSessionWhenTestProcessEnds|TestSweepRemovesOnlyResourcesOfDeadOwners|TestUpCoreKeys|TestRunDownRemovesEverything|TestBuildAndImageSharedByName)$'
 
 # start_tlsproxy: put the local engine behind mutual TLS on 127.0.0.1; sets tls_addr
 # (tcp://127.0.0.1:PORT) and tls_certs (a DOCKER_CERT_PATH directory).

@@ -8,6 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/_lib.sh"
 
 have_cmd podman || apt_install podman
 [ -x /usr/lib/cni/dnsname ] || apt_install golang-github-containernetworking-plugin-dnsname
+# podman's init for Init() and compose's init: true (a Recommends of the podman package).
+[ -x /usr/libexec/podman/catatonit ] || apt_install catatonit
 have_cmd docker || apt_install docker.io
 unset DOCKER_HOST DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH CONTAINERTEST_HOST
 
@@ -43,6 +45,8 @@ load_test_images "$DOCKER_HOST"
 run_tests -skip '^(TestOtherNotFoundIsNotAMissingImage|TestPullFailuresSayWhy|TestHostAccess|TestStaticIPAndIPAM)$' ./containers/
 run_tests -run '^(TestWatchdogRemovesSessionWhenTestProcessEnds|TestSweepRemovesOnlyResourcesOfDeadOwners|TestRemoveSessionLeavesNetworkInUse)$' ./internal/reaper/
 run_tests -skip '^TestManyNetworksAtOnce$' ./network/ ./volume/
+# The whole compose package; without BuildKit, build secrets are refused (checked).
+run_tests ./compose/
 # The whole wait package. Podman's log stream delivers lines late: a ForLog with a 1 s
 # timeout may see none.
 run_tests -skip '^TestIntegrationForLog$/^timeout$' ./wait/
