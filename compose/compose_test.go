@@ -277,6 +277,20 @@ func TestRunDownRemovesEverything(t *testing.T) {
 
 // TestComposeCLISeesStack checks the Compose labels with the docker compose command
 // line, when it is installed.
+// composeCLIEnv is the environment for the docker-compose command. With an engine
+// over TLS it leaves out REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE: docker-compose 1.x
+// (Python's requests) would verify the engine against that bundle instead of
+// DOCKER_CERT_PATH's ca.pem.
+func composeCLIEnv() []string {
+	env := append(os.Environ(), "BUSYBOX="+testimages.BusyboxRef)
+	if os.Getenv("DOCKER_CERT_PATH") == "" {
+		return env
+	}
+	return slices.DeleteFunc(env, func(kv string) bool {
+		return strings.HasPrefix(kv, "REQUESTS_CA_BUNDLE=") || strings.HasPrefix(kv, "CURL_CA_BUNDLE=")
+	})
+}
+
 func TestComposeCLISeesStack(t *testing.T) {
 	t.Parallel()
 	bin, err := exec.LookPath("docker-compose")
@@ -285,7 +299,7 @@ func TestComposeCLISeesStack(t *testing.T) {
 	}
 	stack := busybox(t, "cli.yaml").Up(t)
 	cmd := exec.CommandContext(t.Context(), bin, "-f", "testdata/cli.yaml", "-p", stack.Name(), "ps", "-q")
-	cmd.Env = append(os.Environ(), "BUSYBOX="+testimages.BusyboxRef)
+	cmd.Env = composeCLIEnv()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker-compose ps: %v\n%s", err, out)

@@ -377,7 +377,7 @@ func TestKeepReportNamesComposeCommands(t *testing.T) {
 		t.Skip("docker-compose is not installed")
 	}
 	ps := exec.CommandContext(t.Context(), bin, "-f", "testdata/cli.yaml", "-p", name, "ps", "--services")
-	ps.Env = append(os.Environ(), "BUSYBOX="+testimages.BusyboxRef)
+	ps.Env = composeCLIEnv()
 	psOut, err := ps.CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker-compose ps: %v\n%s", err, psOut)
