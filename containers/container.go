@@ -56,6 +56,7 @@ var (
 	_ waitwire.HealthLogger = (*Container)(nil)
 	_ waitwire.Observed     = waitTarget{}
 	_ waitwire.Listening    = waitTarget{}
+	_ waitwire.Reinspector  = waitTarget{}
 )
 
 func init() {
@@ -75,6 +76,9 @@ type waitTarget struct{ *Container }
 func (w waitTarget) Status() waitwire.Status                  { return w.state() }
 func (w waitTarget) StatusChanged() <-chan struct{}           { return w.stateChanged() }
 func (w waitTarget) Listeners(port string) waitwire.Listeners { return w.listeners(port) }
+func (w waitTarget) Reinspect(ctx context.Context) (waitwire.Status, error) {
+	return w.reinspect(ctx)
+}
 
 // WaitFor waits until s says the container is ready, as Start does with the strategies
 // of Spec.WaitFor: to wait again after a test broke and repaired what the container
@@ -196,6 +200,22 @@ func (c *Container) state() waitwire.Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.status
+}
+
+// reinspect asks the engine whether the run that the events say exited was killed for
+// want of memory, which its oom event, late on a busy stream, has not said yet.
+func (c *Container) reinspect(ctx context.Context) (waitwire.Status, error) {
+	info, err := c.eng.Client.ContainerInspect(ctx, c.id)
+	if err != nil {
+		return c.state(), c.wrap("inspect", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := info.State; st != nil && st.OOMKilled && !st.Running && c.status.Exited && !c.status.OOMKilled {
+		c.status.OOMKilled = true
+		c.notifyLocked()
+	}
+	return c.status, nil
 }
 
 // stateChanged returns a channel that is closed at the next change of state.

@@ -3,13 +3,21 @@ package containers
 import (
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/containertest/containertest/internal/engine/docker/events"
 )
 
+// lateEvent is an event action (a string) that tests have the containers ignore, as
+// if it never came in time.
+var lateEvent atomic.Value
+
 // applyEvent updates a status from one container event.
 func (c *Container) applyEvent(m events.Message) {
 	action := string(m.Action)
+	if late, _ := lateEvent.Load().(string); late != "" && action == late {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {

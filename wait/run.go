@@ -103,9 +103,24 @@ func exitStatus(t Target, st status) status {
 		select {
 		case <-ch:
 		case <-timer.C:
-			return st
+			return reinspected(t, st)
 		}
 	}
+}
+
+// reinspected is st, or the engine's answer when it knows of an out-of-memory kill
+// that no event has reported yet.
+func reinspected(t Target, st status) status {
+	r, ok := framework(t).(waitwire.Reinspector)
+	if !ok {
+		return st
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if now, err := r.Reinspect(ctx); err == nil && now.Exited && now.OOMKilled {
+		return now
+	}
+	return st
 }
 
 // exitedStatus is exitStatus for a strategy that failed with err: when err already

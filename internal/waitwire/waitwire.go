@@ -44,6 +44,16 @@ type Observed interface {
 	StatusChanged() <-chan struct{}
 }
 
+// Reinspector is an Observed target that can ask the engine for its state when an
+// event may be late: the engine records an out-of-memory kill in the container's state
+// before its oom event reaches a busy event stream.
+type Reinspector interface {
+	// Reinspect asks the engine for the container's state, merges what the events have
+	// not yet said (an out-of-memory kill of the current run) into Status, and returns
+	// it.
+	Reinspect(ctx context.Context) (Status, error)
+}
+
 // Listeners is what a Listening target knows about the sockets that listen on one
 // container port.
 type Listeners struct {
