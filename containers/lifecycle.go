@@ -149,6 +149,9 @@ func (c *Container) firstStart(ctx context.Context) error {
 	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
 		return fmt.Errorf("start container %s: %w", c.name, explainStartError(err))
 	}
+	if err := c.forwardPastInternalNetworks(ctx); err != nil {
+		return err
+	}
 	if err := c.afterStart(ctx); err != nil {
 		return err
 	}
@@ -252,6 +255,9 @@ func (c *Container) Start(ctx context.Context) error {
 	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
 		return c.wrap("start", explainStartError(err))
 	}
+	if err := c.forwardPastInternalNetworks(ctx); err != nil {
+		return c.wrap("start", err)
+	}
 	return c.readyAgain(ctx)
 }
 
@@ -276,6 +282,9 @@ func (c *Container) Restart(ctx context.Context, timeout time.Duration) error {
 	}
 	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
 		return c.wrap("restart", explainStartError(err))
+	}
+	if err := c.forwardPastInternalNetworks(ctx); err != nil {
+		return c.wrap("restart", err)
 	}
 	return c.readyAgain(ctx)
 }

@@ -274,12 +274,12 @@ func nvRequireNoNetwork(t *testing.T, net *network.Network) {
 	assert.True(t, errdefs.IsNotFound(err), "network %s still exists (inspect: %v)", net.Name(), err)
 }
 
-// A published port of a container that is also on an internal network is reached
-// whichever network was made first. Podman's CNI backend forwards the port to the
-// container's address on every network, the first by name winning, and an internal
-// network's address cannot be reached from the host: the framework names internal
-// networks so that they sort after the others.
+// A published port of a container that is also on an internal network is reached.
+// Podman's CNI backend forwards the port to the container's address on every network,
+// in an order that varies from start to start, the first winning, and an internal
+// network's address cannot be reached from the host; a restart sets them up again.
 func TestPublishedPortWithAnInternalNetwork(t *testing.T) {
+	ctx := t.Context()
 	for _, internalFirst := range []bool{true, false} {
 		t.Run(fmt.Sprintf("internal made first=%v", internalFirst), func(t *testing.T) {
 			var nets []*network.Network
@@ -290,9 +290,15 @@ func TestPublishedPortWithAnInternalNetwork(t *testing.T) {
 				}
 				nets = append(nets, network.New(t, opts...))
 			}
-			c := httpd().On(nets[0]).On(nets[1]).Start(t)
-			assert.Equal(t, "hello from busybox\n", get(t, c.URL("http", "8080")+"/index.html"),
-				"through the published port, with networks %s and %s", nets[0].Name(), nets[1].Name())
+			for round := range 3 {
+				c := httpd().On(nets[0]).On(nets[1]).Start(t)
+				assert.Equal(t, "hello from busybox\n", get(t, c.URL("http", "8080")+"/index.html"),
+					"round %d: through the published port, with networks %s and %s", round, nets[0].Name(), nets[1].Name())
+				require.NoError(t, c.Restart(ctx, 0))
+				assert.Equal(t, "hello from busybox\n", get(t, c.URL("http", "8080")+"/index.html"),
+					"round %d, after a restart: through the published port", round)
+				require.NoError(t, c.Terminate(ctx))
+			}
 		})
 	}
 }

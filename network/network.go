@@ -172,15 +172,7 @@ func Lookup(ctx context.Context, nameOrID string) (*Network, error) {
 // seq numbers the networks of this process.
 var seq atomic.Int64
 
-// nextName names the next network. An internal network's name sorts after every other
-// network of the session: podman's CNI backend forwards a published port to the
-// container's address on each of its networks, and the first by name wins, so a
-// container on an internal and an ordinary network would have its ports forwarded
-// to an address the host cannot reach.
-func nextName(internal bool) string {
-	if internal {
-		return fmt.Sprintf("ct-%s-net-internal-%d", engine.SessionID(), seq.Add(1))
-	}
+func nextName() string {
 	return fmt.Sprintf("ct-%s-net-%d", engine.SessionID(), seq.Add(1))
 }
 
@@ -246,7 +238,7 @@ func createOnEngine(ctx context.Context, test string, opts []Option) (*Network, 
 	if err != nil {
 		return nil, c, fmt.Errorf("create network: %w", err)
 	}
-	name := nextName(c.internal)
+	name := nextName()
 	o := dnetwork.CreateOptions{
 		Driver:     c.driver,
 		Internal:   c.internal,
