@@ -16,3 +16,7 @@ var Ready = ready
 
 // ExpectsExit is expectsExit, for the tests of this package.
 var ExpectsExit = expectsExit
+
+// OOMGrace is how long an exit by SIGKILL waits to be explained, for the tests of this
+// package.
+const OOMGrace = oomGrace

@@ -79,19 +79,26 @@ func ready(ctx context.Context, t Target, s Strategy, timeout time.Duration) err
 // exitGrace is how long Ready waits for a die event after a strategy failed.
 const exitGrace = 200 * time.Millisecond
 
-// oomGrace is how long an exit by SIGKILL (code 137) waits for the engine's oom event
-// before it is reported without one: the engine sends the die and oom events of one
-// kill in either order.
-const oomGrace = 500 * time.Millisecond
+// oomGrace is how long an exit by SIGKILL (code 137) waits for the engine to say that
+// it was an out-of-memory kill before it is reported without that: the engine sends
+// the die and oom events of one kill in either order, and on a busy machine the oom
+// event, and the state that records the kill, came more than half a second late.
+const oomGrace = 2 * time.Second
+
+// oomRecheck is how often, within oomGrace, the engine's state is asked when no oom
+// event came.
+const oomRecheck = 500 * time.Millisecond
 
 // exitStatus returns the status of a container seen to exit, st, once an exit with
-// code 137 has had oomGrace for an oom event to say why.
+// code 137 has had oomGrace for an oom event or the engine's state to say why.
 func exitStatus(t Target, st status) status {
 	if !st.Exited || st.OOMKilled || st.ExitCode != 137 {
 		return st
 	}
 	timer := time.NewTimer(oomGrace)
 	defer timer.Stop()
+	recheck := time.NewTicker(oomRecheck)
+	defer recheck.Stop()
 	for {
 		ch := observed(t).StatusChanged()
 		if now := observed(t).Status(); !now.Exited || now.OOMKilled {
@@ -102,6 +109,10 @@ func exitStatus(t Target, st status) status {
 		}
 		select {
 		case <-ch:
+		case <-recheck.C:
+			if now := reinspected(t, st); now.OOMKilled {
+				return now
+			}
 		case <-timer.C:
 			return reinspected(t, st)
 		}
