@@ -137,6 +137,17 @@ func (c *Container) logf(format string, args ...any) {
 	}
 }
 
+// startOnEngine has the engine start the container's process: the one start of the
+// first start, Start, Restart and a reused container, each of which then waits in its
+// own way. The runtime's refusals get their explanation, and on podman the published
+// ports are made to reach the container past its internal networks.
+func (c *Container) startOnEngine(ctx context.Context) error {
+	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
+		return explainStartError(err)
+	}
+	return c.forwardPastInternalNetworks(ctx)
+}
+
 // firstStart starts a created container, waits until it is ready and runs the
 // spec's commands and hooks on the way.
 func (c *Container) firstStart(ctx context.Context) error {
@@ -146,11 +157,8 @@ func (c *Container) firstStart(ctx context.Context) error {
 	if err := c.runHooks(ctx, hookBeforeStart); err != nil {
 		return err
 	}
-	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
-		return fmt.Errorf("start container %s: %w", c.name, explainStartError(err))
-	}
-	if err := c.forwardPastInternalNetworks(ctx); err != nil {
-		return err
+	if err := c.startOnEngine(ctx); err != nil {
+		return c.wrap("start", err)
 	}
 	if err := c.afterStart(ctx); err != nil {
 		return err
@@ -252,10 +260,7 @@ func (c *Container) Start(ctx context.Context) error {
 	if err := c.runHooks(ctx, hookBeforeStart); err != nil {
 		return err
 	}
-	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
-		return c.wrap("start", explainStartError(err))
-	}
-	if err := c.forwardPastInternalNetworks(ctx); err != nil {
+	if err := c.startOnEngine(ctx); err != nil {
 		return c.wrap("start", err)
 	}
 	return c.readyAgain(ctx)
@@ -280,10 +285,7 @@ func (c *Container) Restart(ctx context.Context, timeout time.Duration) error {
 	if err := c.runHooks(ctx, hookBeforeStart); err != nil {
 		return err
 	}
-	if err := c.eng.Client.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
-		return c.wrap("restart", explainStartError(err))
-	}
-	if err := c.forwardPastInternalNetworks(ctx); err != nil {
+	if err := c.startOnEngine(ctx); err != nil {
 		return c.wrap("restart", err)
 	}
 	return c.readyAgain(ctx)

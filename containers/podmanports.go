@@ -24,7 +24,7 @@ func (c *Container) forwardPastInternalNetworks(ctx context.Context) error {
 	for _, na := range c.spec.networks {
 		info, err := na.net.Inspect(ctx)
 		if err != nil {
-			return fmt.Errorf("network %s of container %s: %w", na.net.Name(), c.name, err)
+			return fmt.Errorf("network %s: %w", na.net.Name(), err)
 		}
 		if info.Internal {
 			internal = append(internal, na)
@@ -36,11 +36,12 @@ func (c *Container) forwardPastInternalNetworks(ctx context.Context) error {
 		return nil
 	}
 	for _, na := range internal {
-		if err := c.eng.Client.NetworkDisconnect(ctx, na.net.ID(), c.id, true); err != nil {
-			return fmt.Errorf("connect container %s to network %s again, after its ordinary networks: %w", c.name, na.net.Name(), err)
+		err := c.eng.Client.NetworkDisconnect(ctx, na.net.ID(), c.id, true)
+		if err == nil {
+			err = c.eng.Client.NetworkConnect(ctx, na.net.ID(), c.id, na.endpoint())
 		}
-		if err := c.eng.Client.NetworkConnect(ctx, na.net.ID(), c.id, na.endpoint()); err != nil {
-			return fmt.Errorf("connect container %s to network %s again, after its ordinary networks: %w", c.name, na.net.Name(), err)
+		if err != nil {
+			return fmt.Errorf("connect to network %s again, after the ordinary networks: %w", na.net.Name(), err)
 		}
 	}
 	return nil

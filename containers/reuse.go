@@ -205,8 +205,8 @@ func (s Spec) startReused(ctx context.Context, t testing.TB) (c *Container, ok b
 	if err := eventhub.Default.Subscribe(ctx, eng, id, c.applyEvent); err != nil {
 		return fail(err)
 	}
-	if err := eng.Client.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return fail(fmt.Errorf("start container %s: %w", name, explainStartError(err)))
+	if err := c.startOnEngine(ctx); err != nil {
+		return fail(fmt.Errorf("start container %s: %w", name, err))
 	}
 	if err := c.afterStart(ctx); err != nil {
 		return fail(err)
